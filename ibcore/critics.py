@@ -1,0 +1,140 @@
+"""Statistics networks T(u, v) of the Donsker-Varadhan bound (Eq. 6).
+
+Each critic has ``scores(u, v, perm)`` returning T on the joint pairs (u_k, v_k) and on the
+marginal pairs (u_k, v_perm[k]); a marginal pair is a joint pair with its second member
+shuffled within the batch. Work shared by both sets of pairs is computed once.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+def mlp_head(in_features: int, hidden: tuple[int, ...], out_features: int = 1) -> nn.Sequential:
+    """A fully connected ELU network ``in_features -> hidden... -> out_features``."""
+    layers: list[nn.Module] = []
+    width = in_features
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ELU()]
+        width = h
+    layers.append(nn.Linear(width, out_features))
+    return nn.Sequential(*layers)
+
+
+class ConcatCritic(nn.Module):
+    """MINE's statistics network: an MLP on the concatenated pair [u, v] (Belghazi et al.)."""
+
+    def __init__(self, dim_u: int, dim_v: int, hidden: tuple[int, ...] = (256, 256)) -> None:
+        super().__init__()
+        self.net = mlp_head(dim_u + dim_v, hidden)
+
+    def scores(
+        self, u: torch.Tensor, v: torch.Tensor, perm: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        u = u.flatten(1)
+        v = v.flatten(1)
+        joint = self.net(torch.cat([u, v], dim=1)).squeeze(1)
+        marginal = self.net(torch.cat([u, v[perm]], dim=1)).squeeze(1)
+        return joint, marginal
+
+
+class LabelCritic(nn.Module):
+    """MINE for a discrete second argument: T(l, y) = f(l)_y with f an MLP to K outputs.
+
+    f(l) is computed once and read at y (joint) and at the shuffled y (marginal).
+    """
+
+    def __init__(self, dim_u: int, num_classes: int, hidden: tuple[int, ...] = (256,)) -> None:
+        super().__init__()
+        self.net = mlp_head(dim_u, hidden, num_classes)
+
+    def scores(
+        self, u: torch.Tensor, y: torch.Tensor, perm: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        table = self.net(u.flatten(1))
+        joint = table.gather(1, y[:, None]).squeeze(1)
+        marginal = table.gather(1, y[perm][:, None]).squeeze(1)
+        return joint, marginal
+
+
+class ArchitectureAwareCritic(nn.Module):
+    """AA-MINE's statistics network (Sec. 3, Fig. 2).
+
+    T(x, z) = -exp(s) * ||h(x) - z||^2 / d + g(z), where h is a trainable copy of layers 1..i of
+    the measured net (initialised from them), d the feature dimension, s a learnt log-scale and
+    g(z) = MLP(z) + ||A z||^2 a model of -log p(z) (A is r x d, r = min(d, 64), initialised at 0). This family contains the optimal critic log p(z|x) - log p(z) + c of Gaussian
+    noise whenever h equals the measured layers and g matches -log p(z). h(x) and g(z) are each
+    computed once per batch and reused by the marginal pairs.
+    """
+
+    def __init__(
+        self, network: nn.Module, feature_dim: int, hidden: tuple[int, ...] = (256, 256)
+    ) -> None:
+        super().__init__()
+        self.copy = copy.deepcopy(network)
+        for p in self.copy.parameters():
+            p.requires_grad_(True)
+        self.copy.train()
+        self.log_scale = nn.Parameter(torch.zeros(()))
+        self.register_buffer("scale_initialised", torch.zeros((), dtype=torch.bool))
+        self.marginal_term = mlp_head(feature_dim, hidden)
+        self.quadratic = nn.Linear(feature_dim, min(feature_dim, 64), bias=False)
+        nn.init.zeros_(self.quadratic.weight)
+        self.feature_dim = feature_dim
+        self._scale_ready = False
+
+    @torch.no_grad()
+    def _initialise_scale(self, h: torch.Tensor, z: torch.Tensor) -> None:
+        """Set exp(s)/d to 1/(2 v), v the per-coordinate squared joint distance of a batch.
+
+        This matches the Gaussian-noise optimum for the first batch; at sigma = 0 (v = 0) v is
+        floored at 1e-6 of the marginal distance, and training takes the scale further.
+        """
+        joint = (h - z).pow(2).mean()
+        marginal = (h - z.roll(1, 0)).pow(2).mean()
+        v = torch.maximum(joint, 1e-6 * marginal + 1e-12)
+        self.log_scale.copy_(torch.log(self.feature_dim / (2 * v)))
+        self.scale_initialised.fill_(True)
+
+    def scores(
+        self, x: torch.Tensor, z: torch.Tensor, perm: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.scores_from_features(self.copy(x), z, perm)
+
+    def scores_from_features(
+        self, h: torch.Tensor, z: torch.Tensor, perm: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores when h = copy(x) is already computed."""
+        h = h.flatten(1)
+        z = z.flatten(1)
+        if not self._scale_ready:  # one host sync, on the first batch only
+            if not bool(self.scale_initialised):
+                self._initialise_scale(h, z)
+            self._scale_ready = True
+        scale = self.log_scale.exp() / self.feature_dim
+        g = self.marginal_term(z).squeeze(1) + self.quadratic(z).pow(2).sum(1)
+        joint = -scale * (h - z).pow(2).sum(1) + g
+        z_m = z[perm]
+        marginal = -scale * (h - z_m).pow(2).sum(1) + g[perm]
+        return joint, marginal
+
+
+COPY_LR_FACTOR = 0.1
+SCALE_LR_FACTOR = 10.0
+
+
+def critic_param_groups(critic: nn.Module, lr: float) -> list[dict]:
+    """Optimizer parameter groups for a statistics network.
+
+    In AA-MINE the log-scale learns ``SCALE_LR_FACTOR`` times faster (it must track the
+    layer's scale) and the copy of layers 1..i ``COPY_LR_FACTOR`` times slower: it starts at
+    the optimum h = F_i, where Adam's normalised steps would otherwise only add jitter.
+    """
+    groups: dict[float, list[nn.Parameter]] = {}
+    for name, p in critic.named_parameters():
+        factor = SCALE_LR_FACTOR if name == "log_scale" else COPY_LR_FACTOR if name.startswith("copy.") else 1.0
+        groups.setdefault(factor, []).append(p)
+    return [{"params": ps, "lr": lr * f} for f, ps in groups.items()]

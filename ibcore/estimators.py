@@ -1,0 +1,221 @@
+"""Neural mutual-information estimators with one interface: ``estimate(u, v) -> Estimate``.
+
+- :class:`MINE` (Belghazi et al. 2018) on a pair of continuous variables,
+- :class:`LabelMINE`, MINE for a discrete label (used for I(Y; L_i)),
+- :class:`AAMINE`, the architecture-aware MINE of Sec. 3 for I(X; F_i(X) + eps).
+
+Each trains a statistics network on the DV bound (Eq. 6) with the moving-average gradient
+correction on one part of the samples and reports the DV bound on the held-out rest.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ibcore.critics import ArchitectureAwareCritic, ConcatCritic, LabelCritic, critic_param_groups
+from ibcore.dv import MovingAverageDV, dv_bound
+from ibcore.runtime import resolve_device
+
+
+class EstimationError(FloatingPointError):
+    """An estimate came out NaN: the statistics network diverged."""
+
+
+@dataclass
+class Estimate:
+    """An MI estimate in nats and the training curve that led to it."""
+
+    value: float
+    curve_steps: list[int] = field(default_factory=list)
+    curve: list[float] = field(default_factory=list)
+    holdout_size: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_finite(value: float, what: str, hint: str) -> float:
+    """Raise :class:`EstimationError` naming ``what`` and a fix when ``value`` is NaN."""
+    if math.isnan(value):
+        raise EstimationError(f"{what} is NaN: the statistics network diverged. {hint}")
+    return value
+
+
+class NeuralEstimator:
+    """Shared training and held-out evaluation of a DV statistics network."""
+
+    def __init__(
+        self,
+        *,
+        steps: int = 2000,
+        batch_size: int = 256,
+        lr: float = 1e-3,
+        noise_std: float = 0.0,
+        ma_rate: float = 0.01,
+        holdout_fraction: float = 0.2,
+        eval_shuffles: int = 10,
+        hidden: tuple[int, ...] = (256, 256),
+        seed: int = 0,
+        device: str | torch.device = "auto",
+        progress: bool = False,
+        log_every: int = 50,
+    ) -> None:
+        if not isinstance(steps, int) or steps <= 0:
+            raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        if batch_size < 2:
+            raise ValueError(f"batch_size must be at least 2 (marginal pairs are shuffles), got {batch_size}")
+        if lr <= 0:
+            raise ValueError(f"lr must be > 0, got {lr}")
+        if not (noise_std >= 0 and math.isfinite(noise_std)):
+            raise ValueError(f"noise_std must be a finite number >= 0 (sigma, not sigma^2), got {noise_std}")
+        if not 0 < holdout_fraction < 1:
+            raise ValueError(f"holdout_fraction must lie in (0, 1), got {holdout_fraction}")
+        if eval_shuffles < 1:
+            raise ValueError(f"eval_shuffles must be >= 1, got {eval_shuffles}")
+        self.steps = steps
+        self.batch_size = batch_size
+        self.lr = lr
+        self.noise_std = float(noise_std)
+        self.ma_rate = ma_rate
+        self.holdout_fraction = holdout_fraction
+        self.eval_shuffles = eval_shuffles
+        self.hidden = tuple(hidden)
+        self.seed = seed
+        self.device = resolve_device(device)
+        self.progress = progress
+        self.log_every = max(1, log_every)
+        self.critic: nn.Module | None = None
+
+    # -- to be provided by subclasses -------------------------------------------------------
+    def make_critic(self, u: torch.Tensor, v: torch.Tensor) -> nn.Module:
+        raise NotImplementedError
+
+    def noisy(self, v: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """v + eps, eps ~ N(0, noise_std^2 I), drawn fresh."""
+        if self.noise_std == 0:
+            return v
+        return v + self.noise_std * torch.randn(v.shape, generator=gen, device=v.device, dtype=v.dtype)
+
+    def check_inputs(self, u: torch.Tensor, v: torch.Tensor) -> None:
+        if not (isinstance(u, torch.Tensor) and isinstance(v, torch.Tensor)):
+            raise TypeError("estimate(u, v) takes two tensors with samples along dimension 0")
+        if u.shape[0] != v.shape[0]:
+            raise ValueError(
+                f"u and v must hold the same number of samples along dim 0, got {u.shape[0]} and {v.shape[0]}"
+            )
+        n_train = int(u.shape[0] * (1 - self.holdout_fraction))
+        if n_train < self.batch_size:
+            raise ValueError(
+                f"{u.shape[0]} samples leave {n_train} for training, fewer than batch_size={self.batch_size}"
+            )
+        if u.is_floating_point() and not torch.isfinite(u).all():
+            raise ValueError("u holds NaN or infinite values")
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            raise ValueError("v holds NaN or infinite values")
+
+    # -- the estimate ---------------------------------------------------------------------
+    def estimate(self, u: torch.Tensor, v: torch.Tensor) -> Estimate:
+        """Train a statistics network on part of (u, v) and return the held-out DV bound."""
+        self.check_inputs(u, v)
+        torch.manual_seed(self.seed)
+        u = u.to(self.device)
+        v = v.to(self.device)
+        gen = torch.Generator(device=self.device).manual_seed(self.seed)
+        order = torch.randperm(u.shape[0], generator=gen, device=self.device)
+        n_hold = max(2, int(round(u.shape[0] * self.holdout_fraction)))
+        hold, train = order[:n_hold], order[n_hold:]
+        critic = self.make_critic(u, v).to(self.device)
+        self.critic = critic
+        opt = torch.optim.Adam(critic_param_groups(critic, self.lr), lr=self.lr)
+        ma = MovingAverageDV(self.ma_rate)
+        steps, curve = [], []
+        window = torch.zeros((), device=self.device)
+        bar = tqdm(range(1, self.steps + 1), disable=not self.progress, desc=type(self).__name__, leave=False)
+        for step in bar:
+            idx = train[torch.randint(train.numel(), (self.batch_size,), generator=gen, device=self.device)]
+            ub, vb = u[idx], self.noisy(v[idx], gen)
+            perm = torch.randperm(self.batch_size, generator=gen, device=self.device)
+            t_joint, t_marg = critic.scores(ub, vb, perm)
+            loss = -ma.surrogate(t_joint, t_marg)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            window = window + dv_bound(t_joint.detach(), t_marg.detach())
+            if step % self.log_every == 0 or step == self.steps:
+                n = step - (steps[-1] if steps else 0)
+                value = float(window) / n
+                steps.append(step)
+                curve.append(value)
+                window = torch.zeros((), device=self.device)
+                check_finite(value, f"{type(self).__name__} training bound at step {step}",
+                             "Lower lr or batch noise, or raise noise_std.")
+                bar.set_postfix(dv=f"{value:.3f}")
+        value = self.evaluate(u[hold], v[hold], gen)
+        return Estimate(value=value, curve_steps=steps, curve=curve, holdout_size=n_hold)
+
+    @torch.no_grad()
+    def evaluate(self, u: torch.Tensor, v: torch.Tensor, gen: torch.Generator) -> float:
+        """DV bound (Eq. 6) of the trained critic on held-out pairs, marginals from shuffles."""
+        assert self.critic is not None
+        self.critic.eval()
+        v = self.noisy(v, gen)
+        joints, margs = [], []
+        for k in range(self.eval_shuffles):
+            perm = torch.randperm(u.shape[0], generator=gen, device=self.device)
+            t_joint, t_marg = self.critic.scores(u, v, perm)
+            if k == 0:
+                joints.append(t_joint)
+            margs.append(t_marg)
+        self.critic.train()
+        value = float(dv_bound(torch.cat(joints), torch.cat(margs)))
+        return check_finite(value, f"{type(self).__name__} held-out estimate",
+                            "Lower lr, train longer, or raise noise_std.")
+
+
+class MINE(NeuralEstimator):
+    """MINE with an MLP statistics network on the concatenated pair [u, v + eps]."""
+
+    def make_critic(self, u: torch.Tensor, v: torch.Tensor) -> nn.Module:
+        return ConcatCritic(u[0].numel(), v[0].numel(), self.hidden)
+
+
+class LabelMINE(NeuralEstimator):
+    """MINE for I(L; Y) with integer labels Y: T(l, y) = f(l)_y."""
+
+    def __init__(self, *, num_classes: int = 10, hidden: tuple[int, ...] = (256,), **kwargs) -> None:
+        super().__init__(hidden=hidden, **kwargs)
+        if self.noise_std:
+            raise ValueError("LabelMINE adds no noise to labels: leave noise_std at 0")
+        self.num_classes = num_classes
+
+    def check_inputs(self, u: torch.Tensor, v: torch.Tensor) -> None:
+        super().check_inputs(u, v)
+        if v.dtype not in (torch.int64, torch.int32) or v.dim() != 1:
+            raise ValueError(f"LabelMINE needs integer labels of shape [N], got {v.dtype} {tuple(v.shape)}")
+        if int(v.min()) < 0 or int(v.max()) >= self.num_classes:
+            raise ValueError(f"labels must lie in [0, {self.num_classes}), got [{int(v.min())}, {int(v.max())}]")
+
+    def make_critic(self, u: torch.Tensor, v: torch.Tensor) -> nn.Module:
+        return LabelCritic(u[0].numel(), self.num_classes, self.hidden)
+
+
+class AAMINE(NeuralEstimator):
+    """Architecture-aware MINE (Sec. 3) for I(X; F(X) + eps), F = ``network``.
+
+    ``estimate(x, features)`` takes inputs x and the clean features F(x); the statistics network
+    holds a trainable copy of ``network`` initialised from it (Fig. 2).
+    """
+
+    def __init__(self, network: nn.Module, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(network, nn.Module):
+            raise TypeError("AAMINE needs the measured layers 1..i as an nn.Module")
+        self.network = network
+
+    def make_critic(self, u: torch.Tensor, v: torch.Tensor) -> nn.Module:
+        return ArchitectureAwareCritic(self.network, v[0].numel(), self.hidden)

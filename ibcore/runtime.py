@@ -1,0 +1,50 @@
+"""Device selection and seeding."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """Return the torch device for ``name`` ("auto", "cpu", "cuda", "cuda:1", "mps").
+
+    "auto" picks CUDA when present, else the CPU. A device that is not present raises
+    ``ValueError`` naming the parameter, before any work starts.
+    """
+    if isinstance(name, torch.device):
+        name = str(name)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"device must be a string such as 'auto', 'cpu' or 'cuda', got {name!r}")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f"device={name!r} is not a device name; use 'auto', 'cpu' or 'cuda'") from err
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={name!r} was asked for but no CUDA GPU is present; use device='cpu' or 'auto'"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={name!r}: only {torch.cuda.device_count()} CUDA device(s) are present"
+            )
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={name!r} was asked for but MPS is not available; use 'cpu'")
+    elif device.type not in {"cpu", "cuda", "mps"}:
+        raise ValueError(f"device={name!r} is not supported; use 'auto', 'cpu' or 'cuda'")
+    return device
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a CPU generator seeded with ``seed``."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
