@@ -8,6 +8,7 @@ shuffled within the batch. Work shared by both sets of pairs is computed once.
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from torch import nn
@@ -65,20 +66,28 @@ class ArchitectureAwareCritic(nn.Module):
 
     T(x, z) = -exp(s) * ||h(x) - z||^2 / d + g(z), where h is a trainable copy of layers 1..i of
     the measured net (initialised from them), d the feature dimension, s a learnt log-scale and
-    g(z) = MLP(z) + ||A z||^2 a model of -log p(z) (A is r x d, r = min(d, 64), initialised at 0). This family contains the optimal critic log p(z|x) - log p(z) + c of Gaussian
+    g(z) = exp(t) ||z - m||^2 / d + ||A (z - m)||^2 + MLP(z) a model of -log p(z): an isotropic
+    Gaussian term (m, t learnt, initialised from the first batch's mean and variance), a
+    low-rank correction (A is r x d, r = min(d, 64), initialised at 0) and an MLP. This family contains the optimal critic log p(z|x) - log p(z) + c of Gaussian
     noise whenever h equals the measured layers and g matches -log p(z). h(x) and g(z) are each
     computed once per batch and reused by the marginal pairs.
+
+    With ``network=None`` the critic holds no copy and is used through
+    :meth:`scores_from_features` with h supplied by the caller (tied to the measured layers).
     """
 
     def __init__(
-        self, network: nn.Module, feature_dim: int, hidden: tuple[int, ...] = (256, 256)
+        self, network: nn.Module | None, feature_dim: int, hidden: tuple[int, ...] = (256, 256)
     ) -> None:
         super().__init__()
-        self.copy = copy.deepcopy(network)
-        for p in self.copy.parameters():
-            p.requires_grad_(True)
-        self.copy.train()
+        self.copy = copy.deepcopy(network) if network is not None else None
+        if self.copy is not None:
+            for p in self.copy.parameters():
+                p.requires_grad_(True)
+            self.copy.train()
         self.log_scale = nn.Parameter(torch.zeros(()))
+        self.log_spread = nn.Parameter(torch.zeros(()))
+        self.center = nn.Parameter(torch.zeros(feature_dim))
         self.register_buffer("scale_initialised", torch.zeros((), dtype=torch.bool))
         self.marginal_term = mlp_head(feature_dim, hidden)
         self.quadratic = nn.Linear(feature_dim, min(feature_dim, 64), bias=False)
@@ -97,11 +106,16 @@ class ArchitectureAwareCritic(nn.Module):
         marginal = (h - z.roll(1, 0)).pow(2).mean()
         v = torch.maximum(joint, 1e-6 * marginal + 1e-12)
         self.log_scale.copy_(torch.log(self.feature_dim / (2 * v)))
+        self.center.copy_(z.mean(0))
+        spread = (z - z.mean(0)).pow(2).mean() + 1e-12
+        self.log_spread.copy_(torch.log(self.feature_dim / (2 * spread)))
         self.scale_initialised.fill_(True)
 
     def scores(
         self, x: torch.Tensor, z: torch.Tensor, perm: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.copy is None:
+            raise RuntimeError("this critic holds no copy of the layers: call scores_from_features")
         return self.scores_from_features(self.copy(x), z, perm)
 
     def scores_from_features(
@@ -115,7 +129,12 @@ class ArchitectureAwareCritic(nn.Module):
                 self._initialise_scale(h, z)
             self._scale_ready = True
         scale = self.log_scale.exp() / self.feature_dim
-        g = self.marginal_term(z).squeeze(1) + self.quadratic(z).pow(2).sum(1)
+        zc = z - self.center
+        g = (
+            self.log_spread.exp() / self.feature_dim * zc.pow(2).sum(1)
+            + self.quadratic(zc).pow(2).sum(1)
+            + self.marginal_term(z).squeeze(1)
+        )
         joint = -scale * (h - z).pow(2).sum(1) + g
         z_m = z[perm]
         marginal = -scale * (h - z_m).pow(2).sum(1) + g[perm]
@@ -126,15 +145,57 @@ COPY_LR_FACTOR = 0.1
 SCALE_LR_FACTOR = 10.0
 
 
-def critic_param_groups(critic: nn.Module, lr: float) -> list[dict]:
+def critic_param_groups(critic: nn.Module, lr: float, copy_lr_factor: float = COPY_LR_FACTOR) -> list[dict]:
     """Optimizer parameter groups for a statistics network.
 
     In AA-MINE the log-scale learns ``SCALE_LR_FACTOR`` times faster (it must track the
     layer's scale) and the copy of layers 1..i ``COPY_LR_FACTOR`` times slower: it starts at
-    the optimum h = F_i, where Adam's normalised steps would otherwise only add jitter.
+    the optimum h = F_i, where Adam's normalised steps would otherwise only add jitter. While the
+    measured layer itself trains (IB training) the copy must keep up: pass ``copy_lr_factor=1``.
     """
     groups: dict[float, list[nn.Parameter]] = {}
     for name, p in critic.named_parameters():
-        factor = SCALE_LR_FACTOR if name == "log_scale" else COPY_LR_FACTOR if name.startswith("copy.") else 1.0
+        factor = SCALE_LR_FACTOR if name in ("log_scale", "log_spread") else copy_lr_factor if name.startswith("copy.") else 1.0
         groups.setdefault(factor, []).append(p)
     return [{"params": ps, "lr": lr * f} for f, ps in groups.items()]
+
+
+class TiedMixtureCritic(nn.Module):
+    """AA-MINE statistics network used while layer i itself trains (Sec. 4).
+
+    The copy of layers 1..i is tied to the layers (h(x) = L_i, so it never lags behind), and
+    -log p(z) is modelled by the batch mixture of the noise kernels instead of a learnt net:
+    T(x_k, z) = -a ||h_k - z||^2 - log mean_j exp(-a ||h_j - z||^2), with a = exp(s)/d learnt.
+    Every term is fixed by the architecture and the noise model, so the layer cannot exploit a
+    learnt marginal model; with a trainable g(z) (:class:`ArchitectureAwareCritic`) we measured
+    the layer running away from the critic to chance accuracy. The DV value with this critic
+    cannot exceed about log(batch size).
+    """
+
+    def __init__(self, feature_dim: int) -> None:
+        super().__init__()
+        self.feature_dim = feature_dim
+        self.log_scale = nn.Parameter(torch.zeros(()))
+        self.register_buffer("scale_initialised", torch.zeros((), dtype=torch.bool))
+        self._scale_ready = False
+
+    def scores_from_features(
+        self, h: torch.Tensor, z: torch.Tensor, perm: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        h = h.flatten(1)
+        z = z.flatten(1)
+        if not self._scale_ready:  # one host sync, on the first batch only
+            if not bool(self.scale_initialised):
+                with torch.no_grad():
+                    v = torch.maximum((h - z).pow(2).mean(), 1e-6 * (h - z.roll(1, 0)).pow(2).mean() + 1e-12)
+                    self.log_scale.copy_(torch.log(self.feature_dim / (2 * v)))
+                    self.scale_initialised.fill_(True)
+            self._scale_ready = True
+        a = self.log_scale.exp() / self.feature_dim
+        # logits[k, j] = -a ||z_k - h_j||^2
+        logits = -a * torch.cdist(z, h).pow(2)
+        log_mixture = torch.logsumexp(logits, dim=1) - math.log(h.shape[0])
+        idx = torch.arange(h.shape[0], device=h.device)
+        joint = logits[idx, idx] - log_mixture
+        marginal = logits[perm, idx] - log_mixture[perm]
+        return joint, marginal

@@ -6,6 +6,8 @@ import math
 
 import torch
 
+MAX_EXPONENT = 30.0  # e^30 ~ 1e13: a marginal score this far above the average is clipped
+
 
 def log_mean_exp(t: torch.Tensor) -> torch.Tensor:
     """log(mean(exp(t))), computed stably."""
@@ -26,7 +28,9 @@ class MovingAverageDV:
     The plain DV gradient divides by the batch mean of e^T, a biased estimate of E[e^T];
     Belghazi et al. (Sec. 3.2) replace it by an exponential moving average. The surrogate
     E[T_joint] - E[e^{T_marg}] / ma has exactly that gradient (ma is held constant). The
-    average is kept in log space on the device, so no host synchronisation is needed.
+    average is kept in log space on the device, so no host synchronisation is needed. A
+    marginal score more than ``MAX_EXPONENT`` above the running average is clipped there, so
+    one outlier cannot overflow the surrogate to inf/NaN.
     """
 
     def __init__(self, rate: float = 0.01) -> None:
@@ -35,16 +39,19 @@ class MovingAverageDV:
         self.rate = rate
         self.log_ma: torch.Tensor | None = None
 
-    def surrogate(self, t_joint: torch.Tensor, t_marginal: torch.Tensor) -> torch.Tensor:
-        """Return the surrogate to maximise and update the moving average."""
-        batch_lme = log_mean_exp(t_marginal.detach())
-        if self.log_ma is None:
-            self.log_ma = batch_lme
-        else:
-            self.log_ma = torch.logaddexp(
-                self.log_ma + math.log1p(-self.rate), batch_lme + math.log(self.rate)
-            ) if self.rate < 1 else batch_lme
-        return t_joint.mean() - torch.exp(t_marginal - self.log_ma).mean()
+    def surrogate(
+        self, t_joint: torch.Tensor, t_marginal: torch.Tensor, update: bool = True
+    ) -> torch.Tensor:
+        """Return the surrogate to maximise; ``update`` first folds this batch into the average."""
+        if update or self.log_ma is None:
+            batch_lme = log_mean_exp(t_marginal.detach())
+            if self.log_ma is None or self.rate == 1:
+                self.log_ma = batch_lme
+            else:
+                self.log_ma = torch.logaddexp(
+                    self.log_ma + math.log1p(-self.rate), batch_lme + math.log(self.rate)
+                )
+        return t_joint.mean() - torch.exp((t_marginal - self.log_ma).clamp(max=MAX_EXPONENT)).mean()
 
     def state_dict(self) -> dict:
         return {"rate": self.rate, "log_ma": self.log_ma}

@@ -17,7 +17,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ibcore.critics import ArchitectureAwareCritic, ConcatCritic, LabelCritic, critic_param_groups
+from ibcore.critics import (
+    COPY_LR_FACTOR,
+    ArchitectureAwareCritic,
+    ConcatCritic,
+    LabelCritic,
+    critic_param_groups,
+)
 from ibcore.dv import MovingAverageDV, dv_bound
 from ibcore.runtime import resolve_device
 
@@ -37,6 +43,20 @@ class Estimate:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def marginal_permutation(n: int, gen: torch.Generator) -> torch.Tensor:
+    """A random permutation of 0..n-1 without fixed points (a single random n-cycle).
+
+    Marginal pairs (u_k, v_perm[k]) must pair each u with *another* sample's v: a fixed point
+    k = perm[k] is a joint pair counted as a marginal one. At high MI (small noise, and above
+    all sigma = 0) its score dominates log E[e^T], which caps the DV value near log n and, with
+    a critic whose joint scores vary, drives the held-out estimate far below zero.
+    """
+    order = torch.randperm(n, generator=gen, device=gen.device)
+    perm = torch.empty_like(order)
+    perm[order] = order.roll(-1)
+    return perm
 
 
 def check_finite(value: float, what: str, hint: str) -> float:
@@ -90,6 +110,7 @@ class NeuralEstimator:
         self.progress = progress
         self.log_every = max(1, log_every)
         self.critic: nn.Module | None = None
+        self.copy_lr_factor = COPY_LR_FACTOR
 
     # -- to be provided by subclasses -------------------------------------------------------
     def make_critic(self, u: torch.Tensor, v: torch.Tensor) -> nn.Module:
@@ -131,7 +152,7 @@ class NeuralEstimator:
         hold, train = order[:n_hold], order[n_hold:]
         critic = self.make_critic(u, v).to(self.device)
         self.critic = critic
-        opt = torch.optim.Adam(critic_param_groups(critic, self.lr), lr=self.lr)
+        opt = torch.optim.Adam(critic_param_groups(critic, self.lr, self.copy_lr_factor), lr=self.lr)
         ma = MovingAverageDV(self.ma_rate)
         steps, curve = [], []
         window = torch.zeros((), device=self.device)
@@ -139,7 +160,7 @@ class NeuralEstimator:
         for step in bar:
             idx = train[torch.randint(train.numel(), (self.batch_size,), generator=gen, device=self.device)]
             ub, vb = u[idx], self.noisy(v[idx], gen)
-            perm = torch.randperm(self.batch_size, generator=gen, device=self.device)
+            perm = marginal_permutation(self.batch_size, gen)
             t_joint, t_marg = critic.scores(ub, vb, perm)
             loss = -ma.surrogate(t_joint, t_marg)
             opt.zero_grad(set_to_none=True)
@@ -166,7 +187,7 @@ class NeuralEstimator:
         v = self.noisy(v, gen)
         joints, margs = [], []
         for k in range(self.eval_shuffles):
-            perm = torch.randperm(u.shape[0], generator=gen, device=self.device)
+            perm = marginal_permutation(u.shape[0], gen)
             t_joint, t_marg = self.critic.scores(u, v, perm)
             if k == 0:
                 joints.append(t_joint)
@@ -208,14 +229,21 @@ class AAMINE(NeuralEstimator):
     """Architecture-aware MINE (Sec. 3) for I(X; F(X) + eps), F = ``network``.
 
     ``estimate(x, features)`` takes inputs x and the clean features F(x); the statistics network
-    holds a trainable copy of ``network`` initialised from it (Fig. 2).
+    holds a copy of ``network`` initialised from it (Fig. 2), trained at ``copy_lr_factor`` times
+    ``lr``; 0 keeps it frozen at F, the optimum when the measured net does not change.
     """
 
-    def __init__(self, network: nn.Module, **kwargs) -> None:
+    def __init__(self, network: nn.Module, *, copy_lr_factor: float = COPY_LR_FACTOR, **kwargs) -> None:
         super().__init__(**kwargs)
         if not isinstance(network, nn.Module):
             raise TypeError("AAMINE needs the measured layers 1..i as an nn.Module")
+        if not (copy_lr_factor >= 0 and math.isfinite(copy_lr_factor)):
+            raise ValueError(f"copy_lr_factor must be a finite number >= 0, got {copy_lr_factor}")
         self.network = network
+        self.copy_lr_factor = float(copy_lr_factor)
 
     def make_critic(self, u: torch.Tensor, v: torch.Tensor) -> nn.Module:
-        return ArchitectureAwareCritic(self.network, v[0].numel(), self.hidden)
+        critic = ArchitectureAwareCritic(self.network, v[0].numel(), self.hidden)
+        if self.copy_lr_factor == 0:  # frozen copy: skip its backward pass
+            critic.copy.requires_grad_(False)
+        return critic

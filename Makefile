@@ -1,0 +1,28 @@
+# ibcore: run the notebooks of a profile with papermill and build the Jupyter Book.
+#   make all                 install, run the default profile, build the book into _build/html
+#   make all PROFILE=paper   the same at the paper's size
+#   make test                install, ruff, pytest on tests/ and nbval on nbs/*.ipynb
+PYTHON ?= python3
+PROFILE ?= default
+
+.PHONY: all install figures book test clean
+
+all: install
+	$(PYTHON) -m ibcore.pipeline --profile $(PROFILE)
+
+install:
+	$(PYTHON) -m pip install -q -e ".[test]"
+
+figures:
+	$(PYTHON) -m ibcore.pipeline --profile $(PROFILE) --no-book
+
+book:
+	$(PYTHON) -c "import sys; from jupyter_book.cli.main import main; sys.exit(main())" build . -W -n --keep-going
+
+test: install
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m pytest tests nbs --nbval-lax -p no:cacheprovider
+
+clean:
+	rm -rf _build book/generated results/tiny
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,104 @@
+"""The parameters that define one training run, checked before any work starts."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+from ibcore.data import SPECS, check_dataset_name, check_fraction
+
+METHODS = ("ce", "ib")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One run of Table 1.
+
+    ``method`` "ce" trains end to end with cross-entropy for ``steps`` steps; "ib" trains
+    layer by layer, ``steps`` steps per layer, on I(Y;L_i) - beta I(X;L_i + eps) (Eq. 2;
+    beta = 0 is the "I(Y;L_i) only" row), then post-trains a linear probe (Sec. 4).
+    ``sigma`` is the standard deviation of eps.
+    """
+
+    dataset: str = "mnist"
+    fraction: float = 1.0
+    method: str = "ib"
+    beta: float = 0.0
+    sigma: float = 0.5
+    steps: int = 2000
+    batch_size: int = 128
+    lr: float = 1e-3
+    critic_lr: float = 1e-3
+    critic_hidden: tuple[int, ...] = (256,)
+    probe_steps: int = 2000
+    probe_lr: float = 1e-2
+    checkpoints: int = 5
+    checkpoint_probe_steps: int = 300
+    measure_steps: int = 0
+    widths: tuple[int, ...] = (784, 512, 256, 10)
+    channels: tuple[int, ...] = (32, 64, 128)
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, list):
+                object.__setattr__(self, f.name, tuple(value))
+        self.validate()
+
+    @property
+    def arch(self) -> str:
+        return "mlp" if self.dataset == "mnist" else "convnet"
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad parameter."""
+        check_dataset_name(self.dataset)
+        check_fraction(self.fraction)
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose one of {METHODS}")
+        if not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta) and self.beta >= 0):
+            raise ValueError(f"beta must be a finite number >= 0, got {self.beta!r}")
+        if not (isinstance(self.sigma, (int, float)) and math.isfinite(self.sigma) and self.sigma >= 0):
+            raise ValueError(f"sigma (noise std) must be a finite number >= 0, got {self.sigma!r}")
+        for name in ("steps", "probe_steps", "batch_size", "checkpoints"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and value > 0):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size must be >= 2 (marginal pairs are shuffles), got {self.batch_size}")
+        for name in ("checkpoint_probe_steps", "measure_steps"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and value >= 0):
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        for name in ("lr", "critic_lr", "probe_lr"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and value > 0):
+                raise ValueError(f"{name} must be > 0, got {value!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.dataset == "mnist" and self.widths[0] != 784:
+            raise ValueError(f"widths must start with 784 for MNIST, got {self.widths}")
+        if self.widths[-1] < SPECS[self.dataset]["num_classes"] and self.method == "ce":
+            raise ValueError("the last width must be at least the number of classes for cross-entropy")
+
+    def to_dict(self) -> dict:
+        """The JSON form; fields that do not act for this run's architecture are dropped."""
+        d = asdict(self)
+        d.pop("channels" if self.arch == "mlp" else "widths")
+        d["critic_hidden"] = list(d["critic_hidden"])
+        if "widths" in d:
+            d["widths"] = list(d["widths"])
+        if "channels" in d:
+            d["channels"] = list(d["channels"])
+        if not d["extra"]:
+            d.pop("extra")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown TrainConfig parameter(s) {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)

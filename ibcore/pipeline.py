@@ -1,0 +1,432 @@
+"""Run the notebooks of a profile with papermill, time them, then build the book.
+
+Usage::
+
+    python3 -m ibcore.pipeline --profile default [--only STEM ...] [--device auto]
+                               [--data-dir DIR] [--no-book]
+
+A profile is ``profiles/<name>.yml``: a mapping from notebook stems (``nbs/<stem>.ipynb``), in
+execution order, to the papermill parameters of that notebook. Each notebook is executed into
+``book/generated/<stem>.ipynb`` (through a temporary file and a rename, so a crash never leaves
+a half-written page), with the repository root as working directory. Wall times go to
+``results/<profile>/pipeline_timings.json``. A stem whose notebook does not exist yet is skipped
+with a note. Finally ``jupyter-book build . -W -n --keep-going`` builds the book (``--no-book``
+skips it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ibcore.results import atomic_write_bytes
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROFILES_DIR = REPO_ROOT / "profiles"
+NBS_DIR = REPO_ROOT / "nbs"
+OUT_DIR = REPO_ROOT / "book" / "generated"
+TIMINGS_NAME = "pipeline_timings.json"
+RUN_INFO_NAME = "run_info.md"
+BOOK_COMMAND = ("build", ".", "-W", "-n", "--keep-going")
+KERNEL_NAME = "python3"
+
+
+class PipelineError(RuntimeError):
+    """A profile, notebook or book build problem, with a message meant for the user."""
+
+
+# -- profiles ------------------------------------------------------------------------------
+
+
+def available_profiles(profiles_dir: str | os.PathLike = PROFILES_DIR) -> list[str]:
+    """Names of the profiles in ``profiles_dir`` (files ``<name>.yml``), sorted."""
+    return sorted(p.stem for p in Path(profiles_dir).glob("*.yml") if p.is_file())
+
+
+def load_profile(name: str, profiles_dir: str | os.PathLike = PROFILES_DIR) -> dict[str, dict[str, Any]]:
+    """The notebooks of profile ``name``: an ordered ``{stem: papermill parameters}``.
+
+    An unknown profile raises :class:`PipelineError` naming the available ones; a malformed
+    file raises it naming the file and the offending entry.
+    """
+    profiles_dir = Path(profiles_dir)
+    path = profiles_dir / f"{name}.yml"
+    if not name or "/" in name or "\\" in name or not path.is_file():
+        known = ", ".join(available_profiles(profiles_dir)) or "(none)"
+        raise PipelineError(
+            f"unknown profile {name!r}; available profiles: {known} (files {profiles_dir}/<name>.yml)"
+        )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf8"))
+    except yaml.YAMLError as err:
+        raise PipelineError(f"{path} is not valid YAML: {err}") from err
+    if not isinstance(data, dict) or not data:
+        raise PipelineError(f"{path} must map notebook stems to parameter dicts, got {type(data).__name__}")
+    profile: dict[str, dict[str, Any]] = {}
+    for stem, params in data.items():
+        if not isinstance(stem, str) or not stem or "/" in stem or stem.endswith(".ipynb"):
+            raise PipelineError(
+                f"{path}: {stem!r} is not a notebook stem (write fig1_estimators, not a path)"
+            )
+        if params is None:
+            params = {}
+        if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+            raise PipelineError(f"{path}: the parameters of {stem!r} must be a mapping name -> value")
+        profile[stem] = dict(params)
+    return profile
+
+
+def notebook_parameters(
+    profile_name: str, params: dict[str, Any], overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Parameters passed to one notebook: ``profile`` and ``results_dir`` (defaults), the
+    profile's own entries, then the command-line ``overrides`` (device, data_dir)."""
+    out: dict[str, Any] = {"profile": profile_name, "results_dir": f"results/{profile_name}"}
+    out.update(params)
+    out.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return out
+
+
+def select_stems(
+    profile: dict[str, dict[str, Any]], only: Sequence[str] | None, profile_name: str
+) -> list[str]:
+    """Stems to run, in profile order; ``only`` restricts them and must name profile stems."""
+    if not only:
+        return list(profile)
+    unknown = [s for s in only if s not in profile]
+    if unknown:
+        raise PipelineError(
+            f"--only {' '.join(unknown)}: not in profile {profile_name!r}, whose notebooks are "
+            f"{', '.join(profile)}"
+        )
+    return [s for s in profile if s in set(only)]
+
+
+# -- timings -------------------------------------------------------------------------------
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def read_timings(path: Path) -> dict[str, Any]:
+    """The timings file at ``path``, or an empty one when it is absent or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _make_readable(path: Path) -> None:
+    """Give a file made by ``mkstemp`` (mode 0600) the usual 0644 permissions."""
+    os.chmod(path, 0o644)
+
+
+def write_timings(path: Path, timings: dict[str, Any]) -> None:
+    atomic_write_bytes(path, (json.dumps(timings, indent=1, sort_keys=True) + "\n").encode())
+    _make_readable(path)
+
+
+def write_run_info(path: Path, timings: dict[str, Any]) -> None:
+    """A Markdown summary of the run (profile, date, wall times) that the book's intro includes."""
+    name = timings["profile"]
+    overrides = timings.get("overrides") or {}
+    started = str(timings.get("started"))[:16].replace("T", " ")
+    lines = [
+        f"This build was produced with the **`{name}`** profile (`profiles/{name}.yml`, records under "
+        f"`results/{name}/`); its notebooks were executed on {started} "
+        f"UTC in {timings.get('notebooks_s', 0):.0f} s of wall time "
+        f"(Python {timings['host']['python']}, {timings['host']['cpus']} CPU cores"
+        + (f", device parameter `{overrides['device']}`" if "device" in overrides else "")
+        + ").",
+        "",
+        "| notebook | status | wall time (s) |",
+        "|---|---|---:|",
+    ]
+    for stem, entry in timings.get("notebooks", {}).items():
+        secs = entry.get("seconds")
+        lines.append(f"| `{stem}` | {entry.get('status')} | {'' if secs is None else f'{secs:.1f}'} |")
+    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+    _make_readable(path)
+
+
+# -- notebooks -----------------------------------------------------------------------------
+
+
+def _execute(
+    input_path: Path, output_path: Path, parameters: dict[str, Any], cwd: Path, progress: bool
+) -> None:
+    import papermill
+
+    papermill.execute_notebook(
+        str(input_path),
+        str(output_path),
+        parameters=parameters,
+        kernel_name=KERNEL_NAME,
+        progress_bar=progress,
+        cwd=str(cwd),
+    )
+
+
+def execute_notebook(
+    input_path: Path,
+    output_path: Path,
+    parameters: dict[str, Any],
+    cwd: Path,
+    progress: bool = True,
+) -> float:
+    """Execute ``input_path`` into ``output_path`` atomically; returns the wall time in seconds.
+
+    papermill writes a temporary file beside ``output_path``, renamed over it on success. On an
+    error the previous ``output_path`` stays as it was, the failed notebook is kept as
+    ``<stem>.failed.ipynb`` for inspection, and :class:`PipelineError` names the notebook and
+    the failing cell.
+    """
+    from papermill.exceptions import PapermillExecutionError
+
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        dir=output_path.parent, prefix=f".{output_path.stem}.", suffix=".tmp.ipynb"
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    failed = output_path.with_name(f"{output_path.stem}.failed.ipynb")
+    start = time.perf_counter()
+    try:
+        _execute(input_path, tmp, parameters, cwd, progress)
+    except PapermillExecutionError as err:
+        if tmp.is_file() and tmp.stat().st_size:
+            os.replace(tmp, failed)
+        where = f"cell {err.cell_index} of the executed notebook" + (
+            f" (In [{err.exec_count}])" if err.exec_count else ""
+        )
+        source = "\n".join("    " + line for line in str(err.source).strip().splitlines()[:8])
+        raise PipelineError(
+            f"notebook {input_path} failed in {where}: {err.ename}: {err.evalue}\n"
+            f"  cell source:\n{source}\n"
+            f"  the executed notebook with the traceback is {failed}"
+        ) from err
+    else:
+        _make_readable(tmp)
+        os.replace(tmp, output_path)
+        failed.unlink(missing_ok=True)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return time.perf_counter() - start
+
+
+def run_notebooks(
+    profile_name: str,
+    *,
+    only: Sequence[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    root: Path = REPO_ROOT,
+    profiles_dir: Path | None = None,
+    nbs_dir: Path | None = None,
+    out_dir: Path | None = None,
+    results_dir: Path | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Execute the notebooks of a profile; returns the timings written to
+    ``<results_dir>/pipeline_timings.json`` (``results_dir`` defaults to ``results/<profile>``).
+
+    Entries of notebooks not run this time are kept from the previous timings file, so that
+    ``--only`` runs update the table instead of replacing it.
+    """
+    root = Path(root)
+    profiles_dir = Path(profiles_dir) if profiles_dir else root / "profiles"
+    nbs_dir = Path(nbs_dir) if nbs_dir else root / "nbs"
+    out_dir = Path(out_dir) if out_dir else root / "book" / "generated"
+    results_dir = Path(results_dir) if results_dir else root / "results" / profile_name
+    profile = load_profile(profile_name, profiles_dir)
+    stems = select_stems(profile, only, profile_name)
+
+    timings_path = results_dir / TIMINGS_NAME
+    previous = read_timings(timings_path)
+    notebooks = previous.get("notebooks", {}) if previous.get("profile") == profile_name else {}
+    timings: dict[str, Any] = {
+        "profile": profile_name,
+        "started": _now(),
+        "finished": None,
+        "status": "running",
+        "stems": stems,
+        "overrides": {k: v for k, v in (overrides or {}).items() if v is not None},
+        "notebooks": notebooks,
+        "notebooks_s": None,
+        "book_s": None,
+        "total_s": None,
+        "host": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
+    }
+    start = time.perf_counter()
+    try:
+        for k, stem in enumerate(stems, 1):
+            source = nbs_dir / f"{stem}.ipynb"
+            if not source.is_file():
+                log(f"[pipeline] note: {source} does not exist yet; skipping {stem!r}")
+                notebooks[stem] = {"status": "skipped (no notebook)", "seconds": None, "finished": _now()}
+                continue
+            params = notebook_parameters(profile_name, profile[stem], overrides)
+            log(f"[pipeline] ({k}/{len(stems)}) {source} -> {out_dir / (stem + '.ipynb')} with {params}")
+            try:
+                seconds = execute_notebook(source, out_dir / f"{stem}.ipynb", params, root, progress)
+            except PipelineError:
+                notebooks[stem] = {"status": "failed", "seconds": None, "finished": _now()}
+                raise
+            notebooks[stem] = {"status": "executed", "seconds": round(seconds, 2), "finished": _now()}
+            log(f"[pipeline] {stem} done in {seconds:.1f} s")
+            write_timings(timings_path, {**timings, "notebooks_s": round(time.perf_counter() - start, 2)})
+        timings["status"] = "notebooks done"
+        write_run_info(
+            out_dir / RUN_INFO_NAME, {**timings, "notebooks_s": round(time.perf_counter() - start, 2)}
+        )
+    except BaseException:
+        timings["status"] = "failed"
+        raise
+    finally:
+        timings["notebooks_s"] = round(time.perf_counter() - start, 2)
+        timings["total_s"] = timings["notebooks_s"]
+        timings["finished"] = _now()
+        write_timings(timings_path, timings)
+    return timings
+
+
+# -- book ----------------------------------------------------------------------------------
+
+
+def toc_files(root: Path = REPO_ROOT) -> list[str]:
+    """Every ``root:``/``file:`` entry of ``_toc.yml`` (paths without suffix), in order."""
+    toc = yaml.safe_load((Path(root) / "_toc.yml").read_text(encoding="utf8")) or {}
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key in ("root", "file"):
+                if isinstance(node.get(key), str):
+                    found.append(node[key])
+            for value in node.values():
+                if isinstance(value, (list, dict)):
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc)
+    return found
+
+
+def missing_toc_files(root: Path = REPO_ROOT) -> list[str]:
+    """Entries of ``_toc.yml`` with no ``.md``/``.ipynb`` file (e.g. a page not generated yet)."""
+    root = Path(root)
+    return [
+        f
+        for f in toc_files(root)
+        if not any((root / f"{Path(f).with_suffix('')}{ext}").is_file() for ext in (".md", ".ipynb"))
+        and not (root / f).is_file()
+    ]
+
+
+def build_book(root: Path = REPO_ROOT, log: Callable[[str], None] = print) -> float:
+    """``jupyter-book build . -W -n --keep-going`` in ``root``; returns the wall time."""
+    missing = missing_toc_files(root)
+    if missing:
+        hints = [
+            f"{m} (run the notebook nbs/{Path(m).name}.ipynb through the pipeline first)"
+            if Path(m).parent.as_posix() == "book/generated"
+            else m
+            for m in missing
+        ]
+        raise PipelineError("_toc.yml lists pages that do not exist:\n  " + "\n  ".join(hints))
+    cmd = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())"]
+    cmd += list(BOOK_COMMAND)
+    log(f"[pipeline] building the book: jupyter-book {' '.join(BOOK_COMMAND)} (in {root})")
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=root)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise PipelineError(
+            f"the book build failed (exit code {proc.returncode}); warnings count as errors (-W -n), "
+            "see the messages above"
+        )
+    log(f"[pipeline] book built in {seconds:.1f} s: {root / '_build' / 'html' / 'index.html'}")
+    return seconds
+
+
+# -- command line --------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python3 -m ibcore.pipeline",
+        description="Execute the notebooks of a profile with papermill into book/generated/, "
+        "record their wall times, then build the book.",
+    )
+    parser.add_argument("--profile", default="default", help="profiles/<name>.yml (default: default)")
+    parser.add_argument("--only", nargs="+", metavar="STEM", help="run only these notebooks of the profile")
+    parser.add_argument(
+        "--device", help="passed to every notebook as the `device` parameter (auto, cpu, cuda)"
+    )
+    parser.add_argument("--data-dir", help="passed to every notebook as the `data_dir` parameter")
+    parser.add_argument(
+        "--no-book", action="store_true", help="execute the notebooks but do not build the book"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no papermill progress bars")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None, root: Path = REPO_ROOT) -> int:
+    """The command line; ``root`` is the repository (a different one in tests)."""
+    args = parse_args(argv)
+    overrides: dict[str, Any] = {}
+    if args.device is not None:
+        overrides["device"] = args.device
+    if args.data_dir is not None:
+        overrides["data_dir"] = str(Path(args.data_dir).expanduser().resolve())
+    start = time.perf_counter()
+    try:
+        timings = run_notebooks(
+            args.profile, only=args.only, overrides=overrides, root=root, progress=not args.no_progress
+        )
+    except PipelineError as err:
+        print(f"[pipeline] error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("[pipeline] interrupted; the notebooks already executed are kept", file=sys.stderr)
+        return 130
+    code = 0
+    if not args.no_book:
+        try:
+            timings["book_s"] = round(build_book(root), 2)
+            timings["status"] = "complete"
+        except PipelineError as err:
+            print(f"[pipeline] error: {err}", file=sys.stderr)
+            timings["status"] = "book failed"
+            code = 1
+    timings["total_s"] = round(time.perf_counter() - start, 2)
+    timings["finished"] = _now()
+    write_timings(root / "results" / args.profile / TIMINGS_NAME, timings)
+    if code:
+        return code
+    print(f"[pipeline] profile {args.profile!r} finished in {timings['total_s']:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,357 @@
+"""Trainers: cross-entropy end to end, and layer by layer with the IB functional (Sec. 4).
+
+Both return the parts of a results record (``metrics``, ``curves``, ``timings``) and can
+resume from a checkpoint file written atomically at every checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from ibcore.config import TrainConfig
+from ibcore.critics import LabelCritic, TiedMixtureCritic, critic_param_groups
+from ibcore.data import Dataset
+from ibcore.dv import MovingAverageDV, dv_bound
+from ibcore.estimators import AAMINE, LabelMINE, check_finite
+from ibcore.models import LayerStack, build_model
+from ibcore.results import atomic_torch_save
+
+EVAL_SAMPLES = 2048
+
+
+def make_model(config: TrainConfig, data: Dataset) -> LayerStack:
+    """The net of ``config`` for ``data``, initialised from ``config.seed``."""
+    torch.manual_seed(config.seed)
+    if config.arch == "mlp":
+        return build_model("mlp", widths=config.widths)
+    return build_model(
+        "convnet",
+        in_channels=data.x_train.shape[1],
+        channels=config.channels,
+        image_size=data.x_train.shape[-1],
+        num_outputs=data.num_classes,
+    )
+
+
+@torch.no_grad()
+def apply_in_chunks(module: nn.Module, x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """module(x) without autograd, in chunks of ``chunk`` samples."""
+    return torch.cat([module(x[k : k + chunk]) for k in range(0, x.shape[0], chunk)])
+
+
+@torch.no_grad()
+def accuracy(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of samples whose arg-max output equals the label."""
+    return float((apply_in_chunks(module, x).argmax(1) == y).float().mean())
+
+
+def train_linear_probe(
+    train_features: torch.Tensor,
+    y_train: torch.Tensor,
+    num_classes: int,
+    steps: int,
+    lr: float,
+    gen: torch.Generator,
+    batch_size: int = 256,
+) -> nn.Linear:
+    """One linear layer on frozen features, trained with cross-entropy (Sec. 4)."""
+    feats = train_features.detach().flatten(1)
+    probe = nn.Linear(feats.shape[1], num_classes).to(feats.device)
+    opt = torch.optim.Adam(probe.parameters(), lr=lr)
+    batch = min(batch_size, feats.shape[0])
+    for _ in range(steps):
+        idx = torch.randint(feats.shape[0], (batch,), generator=gen, device=feats.device)
+        loss = F.cross_entropy(probe(feats[idx]), y_train[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return probe
+
+
+def probe_accuracies(
+    net: nn.Module, data: Dataset, steps: int, lr: float, gen: torch.Generator
+) -> tuple[float, float]:
+    """(train, test) accuracy of a linear probe post-trained on the frozen ``net``'s output."""
+    train_f = apply_in_chunks(net, data.x_train).flatten(1)
+    test_f = apply_in_chunks(net, data.x_test).flatten(1)
+    probe = train_linear_probe(train_f, data.y_train, data.num_classes, steps, lr, gen)
+    return accuracy(probe, train_f, data.y_train), accuracy(probe, test_f, data.y_test)
+
+
+def measure_information(
+    model: LayerStack, data: Dataset, config: TrainConfig, device: torch.device, seed: int
+) -> tuple[list[float], list[float]]:
+    """Per layer (I(X; L_i + eps) by AA-MINE, I(Y; L_i) by MINE) with fresh estimators."""
+    n = min(data.x_train.shape[0], 4 * EVAL_SAMPLES)
+    x, y = data.x_train[:n], data.y_train[:n]
+    batch = min(256, int(0.8 * n))
+    reps = model.representations(x)
+    i_x, i_y = [], []
+    for i, rep in enumerate(reps, 1):
+        aa = AAMINE(
+            model.prefix(i), steps=config.measure_steps, batch_size=batch, noise_std=config.sigma,
+            lr=config.critic_lr, seed=seed, device=device,
+        )
+        i_x.append(aa.estimate(x, rep).value)
+        lm = LabelMINE(
+            num_classes=data.num_classes, steps=config.measure_steps, batch_size=batch,
+            lr=config.critic_lr, seed=seed, device=device,
+        )
+        i_y.append(lm.estimate(rep, y).value)
+    return i_x, i_y
+
+
+class Checkpointer:
+    """Saves and restores a run's state at ``path`` (no-op when ``path`` is None)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = Path(path) if path is not None else None
+
+    def load(self) -> dict | None:
+        if self.path is None or not self.path.is_file():
+            return None
+        return torch.load(self.path, map_location="cpu", weights_only=False)
+
+    def save(self, state: dict) -> None:
+        if self.path is not None:
+            atomic_torch_save(state, self.path)
+
+    def clear(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+def _gen_state(gen: torch.Generator) -> torch.Tensor:
+    return gen.get_state().clone()
+
+
+def train_cross_entropy(
+    config: TrainConfig,
+    data: Dataset,
+    device: torch.device,
+    checkpoint: Path | None = None,
+    progress: bool = True,
+) -> dict:
+    """End-to-end cross-entropy training of the whole net (the Table 1 baseline)."""
+    ckpt = Checkpointer(checkpoint)
+    model = make_model(config, data).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    gen = torch.Generator(device=device).manual_seed(config.seed)
+    curves: dict = {"step": [], "test_accuracy": [], "train_loss": [], "I_x": [], "I_y": []}
+    start_step, elapsed = 0, 0.0
+    state = ckpt.load()
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        gen.set_state(state["gen"])
+        curves, start_step, elapsed = state["curves"], state["step"], state["elapsed"]
+    every = max(1, config.steps // config.checkpoints)
+    n = data.x_train.shape[0]
+    t0 = time.perf_counter()
+    loss_sum = torch.zeros((), device=device)
+    bar = tqdm(range(start_step + 1, config.steps + 1), desc="ce", disable=not progress, leave=False)
+    for step in bar:
+        idx = torch.randint(n, (config.batch_size,), generator=gen, device=device)
+        loss = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss_sum += loss.detach()
+        if step % every == 0 or step == config.steps:
+            mean_loss = check_finite(float(loss_sum) / every, f"cross-entropy loss at step {step}",
+                                     "Lower lr.")
+            loss_sum.zero_()
+            curves["step"].append(step)
+            curves["train_loss"].append(mean_loss)
+            model.eval()
+            curves["test_accuracy"].append(accuracy(model, data.x_test, data.y_test))
+            if config.measure_steps:
+                i_x, i_y = measure_information(model, data, config, device, config.seed + step)
+                curves["I_x"].append(i_x)
+                curves["I_y"].append(i_y)
+            model.train()
+            bar.set_postfix(acc=f"{curves['test_accuracy'][-1]:.4f}")
+            ckpt.save({"model": model.state_dict(), "opt": opt.state_dict(), "gen": _gen_state(gen),
+                       "curves": curves, "step": step,
+                       "elapsed": elapsed + time.perf_counter() - t0})
+    elapsed += time.perf_counter() - t0
+    model.eval()
+    metrics = {
+        "test_accuracy": accuracy(model, data.x_test, data.y_test),
+        "train_accuracy": accuracy(model, data.x_train, data.y_train),
+    }
+    return {"metrics": metrics, "curves": {"ce": curves},
+            "timings": {"train_seconds": elapsed, "seconds_per_step": elapsed / config.steps}}
+
+
+class LayerObjective:
+    """Statistics networks and moving averages for training layer i on Eq. (2)."""
+
+    def __init__(self, model: LayerStack, i: int, feature_dim: int, num_classes: int,
+                 config: TrainConfig, device: torch.device) -> None:
+        self.critic_y = LabelCritic(feature_dim, num_classes, config.critic_hidden).to(device)
+        self.critic_x = TiedMixtureCritic(feature_dim).to(device)
+        self.opt = torch.optim.Adam(
+            critic_param_groups(self.critic_y, config.critic_lr)
+            + critic_param_groups(self.critic_x, config.critic_lr),
+            lr=config.critic_lr,
+        )
+        self.ma_y = MovingAverageDV()
+        self.ma_x = MovingAverageDV()
+
+    def state_dict(self) -> dict:
+        return {"critic_y": self.critic_y.state_dict(), "critic_x": self.critic_x.state_dict(),
+                "opt": self.opt.state_dict(), "ma_y": self.ma_y.state_dict(), "ma_x": self.ma_x.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.critic_y.load_state_dict(state["critic_y"])
+        self.critic_x.load_state_dict(state["critic_x"])
+        self.critic_x._scale_ready = False
+        self.opt.load_state_dict(state["opt"])
+        self.ma_y.load_state_dict(state["ma_y"])
+        self.ma_x.load_state_dict(state["ma_x"])
+
+    @torch.no_grad()
+    def bounds(self, block: nn.Module, h_prev: torch.Tensor, y: torch.Tensor,
+               sigma: float, gen: torch.Generator) -> tuple[float, float]:
+        """(I(X; L_i + eps), I(Y; L_i)) DV bounds of the current critics on a fixed sample."""
+        l = block(h_prev)
+        z = l + sigma * torch.randn(l.shape, generator=gen, device=l.device)
+        perm = torch.randperm(l.shape[0], generator=gen, device=l.device)
+        i_y = dv_bound(*self.critic_y.scores(l, y, perm))
+        i_x = dv_bound(*self.critic_x.scores_from_features(l, z, perm))
+        return float(i_x), float(i_y)
+
+
+def train_ib_layerwise(
+    config: TrainConfig,
+    data: Dataset,
+    device: torch.device,
+    checkpoint: Path | None = None,
+    progress: bool = True,
+) -> dict:
+    """Layer-by-layer training on I(Y;L_i) - beta I(X;L_i+eps) (Eq. 2, Sec. 4), then a probe.
+
+    For i = 1..n: layer i and the statistics networks (MINE for I(Y;L_i), AA-MINE for
+    I(X;L_i+eps); its copy of layers 1..i is tied to the layers themselves, so h(x) = L_i
+    and follows the layer at every step) are updated in alternation for ``config.steps`` steps: first the critics
+    ascend their DV bounds (Eq. 6, with MINE's moving-average gradient) with the layer fixed,
+    then the layer ascends I(Y;L_i) - beta I(X;L_i+eps), each term the batch DV bound of the
+    now fixed critics. Layer i is then frozen; layers
+    1..i-1 are frozen already, so their output is computed once per layer.
+    """
+    ckpt = Checkpointer(checkpoint)
+    model = make_model(config, data).to(device)
+    gen = torch.Generator(device=device).manual_seed(config.seed)
+    n = data.x_train.shape[0]
+    eval_idx = torch.arange(min(n, EVAL_SAMPLES), device=device)
+    layers: list[dict] = []
+    start_layer, start_step, elapsed = 1, 0, 0.0
+    resume = ckpt.load()
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        gen.set_state(resume["gen"])
+        layers, start_layer, start_step = resume["layers"], resume["layer"], resume["step"]
+        elapsed = resume["elapsed"]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    every = max(1, config.steps // config.checkpoints)
+    t_all = time.perf_counter()
+    h_prev_all = apply_in_chunks(model.prefix(start_layer - 1), data.x_train) if start_layer > 1 else data.x_train
+    for i in range(start_layer, len(model) + 1):
+        block = model.blocks[i - 1]
+        for p in block.parameters():
+            p.requires_grad_(True)
+        feature_dim = block(h_prev_all[:2]).flatten(1).shape[1]
+        objective = LayerObjective(model, i, feature_dim, data.num_classes, config, device)
+        opt_layer = torch.optim.Adam(block.parameters(), lr=config.lr)
+        record = {"layer": i, "step": [], "I_x": [], "I_y": [], "probe_test_accuracy": []}
+        first = 1
+        if resume is not None and i == start_layer and start_step > 0:
+            objective.load_state_dict(resume["objective"])
+            opt_layer.load_state_dict(resume["opt_layer"])
+            record = resume["record"]
+            first = start_step + 1
+        layer_params = list(block.parameters())
+        t_layer = time.perf_counter()
+        bar = tqdm(range(first, config.steps + 1), desc=f"layer {i}", disable=not progress, leave=False)
+        for step in bar:
+            idx = torch.randint(n, (config.batch_size,), generator=gen, device=device)
+            y, h_prev = data.y_train[idx], h_prev_all[idx]
+            perm = torch.randperm(config.batch_size, generator=gen, device=device)
+            # (a) statistics networks ascend their DV bounds, layer fixed
+            with torch.no_grad():
+                l_fixed = block(h_prev)
+            noise = config.sigma * torch.randn(l_fixed.shape, generator=gen, device=device)
+            sur_y = objective.ma_y.surrogate(*objective.critic_y.scores(l_fixed, y, perm))
+            sur_x = objective.ma_x.surrogate(
+                *objective.critic_x.scores_from_features(l_fixed, l_fixed + noise, perm))
+            objective.opt.zero_grad(set_to_none=True)
+            (-(sur_y + sur_x)).backward()
+            objective.opt.step()
+            # (b) the layer ascends I(Y;L_i) - beta I(X;L_i+eps), critics fixed
+            l = block(h_prev)
+            goal = dv_bound(*objective.critic_y.scores(l, y, perm))
+            if config.beta > 0:
+                goal = goal - config.beta * dv_bound(
+                    *objective.critic_x.scores_from_features(l, l + noise, perm))
+            grads = torch.autograd.grad(-goal, layer_params)
+            for p, g in zip(layer_params, grads):
+                p.grad = g
+            opt_layer.step()
+            if step % every == 0 or step == config.steps:
+                e_idx = eval_idx
+                i_x, i_y = objective.bounds(block, h_prev_all[e_idx],
+                                            data.y_train[e_idx], config.sigma, gen)
+                check_finite(i_x, f"I(X;L_{i}+eps) at layer {i}, step {step}",
+                             "Lower lr or critic_lr, or raise sigma; finished runs are kept.")
+                check_finite(i_y, f"I(Y;L_{i}) at layer {i}, step {step}", "Lower lr or critic_lr.")
+                record["step"].append(step)
+                record["I_x"].append(i_x)
+                record["I_y"].append(i_y)
+                if config.checkpoint_probe_steps:
+                    _, test_acc = probe_accuracies(model.prefix(i), data, config.checkpoint_probe_steps,
+                                                   config.probe_lr, gen)
+                    record["probe_test_accuracy"].append(test_acc)
+                bar.set_postfix(I_x=f"{i_x:.2f}", I_y=f"{i_y:.3f}")
+                ckpt.save({"model": model.state_dict(), "gen": _gen_state(gen), "layers": layers,
+                           "layer": i, "step": step, "record": record,
+                           "objective": objective.state_dict(), "opt_layer": opt_layer.state_dict(),
+                           "elapsed": elapsed + time.perf_counter() - t_all})
+        record["seconds"] = time.perf_counter() - t_layer
+        for p in block.parameters():
+            p.requires_grad_(False)
+        layers.append(record)
+        h_prev_all = apply_in_chunks(block, h_prev_all)
+        ckpt.save({"model": model.state_dict(), "gen": _gen_state(gen), "layers": layers,
+                   "layer": i + 1, "step": 0, "elapsed": elapsed + time.perf_counter() - t_all})
+    model.eval()
+    t_probe = time.perf_counter()
+    train_acc, test_acc = probe_accuracies(model, data, config.probe_steps, config.probe_lr, gen)
+    probe_seconds = time.perf_counter() - t_probe
+    elapsed += time.perf_counter() - t_all
+    metrics = {"test_accuracy": test_acc, "train_accuracy": train_acc,
+               "I_x": [r["I_x"][-1] for r in layers], "I_y": [r["I_y"][-1] for r in layers]}
+    return {"metrics": metrics, "curves": {"layers": layers},
+            "timings": {"train_seconds": elapsed, "probe_seconds": probe_seconds,
+                        "layer_seconds": [r.get("seconds") for r in layers],
+                        "seconds_per_step": (elapsed - probe_seconds) / (config.steps * len(layers))}}
+
+
+TRAINERS: dict[str, Callable[..., dict]] = {"ce": train_cross_entropy, "ib": train_ib_layerwise}
+
+
+def train(config: TrainConfig, data: Dataset, device: torch.device,
+          checkpoint: Path | None = None, progress: bool = True) -> dict:
+    """Run ``config`` on ``data``; returns metrics, curves and timings of the record."""
+    if data.name != config.dataset:
+        raise ValueError(f"config is for {config.dataset!r} but data holds {data.name!r}")
+    torch.manual_seed(config.seed)
+    return TRAINERS[config.method](config, data, device, checkpoint=checkpoint, progress=progress)

@@ -1,0 +1,247 @@
+"""The Figure 1 experiment (ibcore.figure1) at toy sizes: records, resumption, tables, errors."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from ibcore import figure1
+from ibcore.data import DataError, find_file
+from ibcore.results import load_records
+
+TINY = dict(
+    sigma2_grid=[0.0, 0.1],
+    seeds=[0],
+    steps=5,
+    batch_size=16,
+    n_samples=64,
+    gaussian_samples=64,
+    widths=[784, 32, 16, 8],
+    hidden=[16],
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def have_mnist() -> bool:
+    try:
+        find_file("mnist")
+    except DataError:
+        return False
+    return True
+
+
+needs_mnist = pytest.mark.skipif(not have_mnist(), reason="mnist.npz not found (set IBCORE_DATA)")
+
+
+def count_estimates(monkeypatch) -> list[dict]:
+    """Record every config that reaches the estimator."""
+    calls: list[dict] = []
+    real = figure1.make_estimator
+
+    def counting(config, network, device):
+        calls.append(config)
+        return real(config, network, device)
+
+    monkeypatch.setattr(figure1, "make_estimator", counting)
+    return calls
+
+
+@needs_mnist
+def test_tiny_run_writes_one_record_per_config_and_is_not_rerun(tmp_path, monkeypatch):
+    calls = count_estimates(monkeypatch)
+    records = figure1.run_figure1(tmp_path, device="cpu", **TINY)
+    assert len(records) == len(calls) == 2 * 2 * 2  # panels x estimators x sigma2 (one seed)
+    files = sorted((tmp_path / "figure1").glob("*.json"))
+    assert len(files) == 8
+    for r in records:
+        assert r["kind"] == "figure1" and r["status"] == "complete"
+        assert "device" not in r["config"]
+        assert r["environment"]["device"] == "cpu"
+        assert set(r["timings"]) == {"setup_s", "estimate_s", "total_s"}
+        assert len(r["curves"]["steps"]) == len(r["curves"]["dv_train"]) > 0
+        m, c = r["metrics"], r["config"]
+        if c["sigma2"] > 0:
+            assert math.isfinite(m["mi"])
+        if c["panel"] == "b":
+            assert (m["true_mi"] is None) == (c["sigma2"] == 0)
+        else:
+            assert "true_mi" not in m and c["widths"] == [784, 32, 16, 8] and c["n_samples"] == 64
+    # JSON has no infinity: sigma^2 = 0 stores true_mi as null, never the token Infinity
+    for path in files:
+        text = path.read_text()
+        assert "Infinity" not in text and "NaN" not in text
+        json.loads(text)
+
+    # a second call reads every record back: no estimator, no data loading, same timings
+    mtimes = [p.stat().st_mtime_ns for p in files]
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("data loaded although every record exists")
+
+    monkeypatch.setattr(figure1, "load_dataset", no_data)
+    again = figure1.run_figure1(tmp_path, device="cpu", **TINY)
+    assert len(calls) == 8
+    assert [r["timings"] for r in again] == [r["timings"] for r in records]
+    assert [p.stat().st_mtime_ns for p in files] == mtimes
+
+    # one more seed runs only the new configs
+    figure1.run_figure1(tmp_path, device="cpu", **{**TINY, "seeds": [0, 1], "panels": ["b"]})
+    assert len(calls) == 8 + 4
+    assert len(load_records(tmp_path, "figure1")) == 12
+
+
+def test_panel_b_table_and_summary(tmp_path):
+    params = {**TINY, "seeds": [0, 1], "sigma2_grid": [0.0, 0.05, 0.5], "panels": ["b"]}
+    records = figure1.run_figure1(tmp_path, device="cpu", **params)
+    assert len(records) == 2 * 3 * 2
+    table = figure1.figure1_table(records)
+    assert list(table.columns) == [
+        "panel",
+        "estimator",
+        "sigma2",
+        "mean",
+        "std",
+        "n",
+        "true_mi",
+        "upper_bound",
+        "rel_err",
+        "seconds",
+    ]
+    assert len(table) == 2 * 3
+    assert (table["n"] == 2).all()
+    assert table["std"].notna().all()
+    assert list(table["estimator"].unique()) == ["mine", "aamine"]
+    zero = table[table["sigma2"] == 0]
+    assert (zero["true_mi"] == math.inf).all() and zero["rel_err"].isna().all()
+    positive = table[table["sigma2"] > 0]
+    expected = [
+        figure1.linear_gaussian_mi(figure1.gaussian_weight(records[0]["config"]), torch.eye(8), s2)
+        for s2 in positive["sigma2"]
+    ]
+    assert positive["true_mi"].tolist() == pytest.approx(expected)
+    assert positive["rel_err"].notna().all()
+
+    summary = figure1.figure1_summary(table)
+    assert math.isnan(summary["aa_zero"]) and summary["aa_monotone"] is None  # no panel a
+    assert summary["aa_max_rel_err"] >= 0 and summary["aa_worst_sigma2"] in (0.05, 0.5)
+    verdict = figure1.figure1_verdict(summary)
+    assert "Eq. 5" in verdict and "%" in verdict
+    shown = figure1.figure1_display_table(table)
+    assert len(shown) == len(table) and "±" in shown["estimate [nats]"].iloc[0]
+
+
+def test_summary_of_a_made_up_panel_a():
+    import pandas as pd
+
+    rows = [
+        ("a", "aamine", 0.0, 1e5, 20.0),
+        ("a", "aamine", 0.1, 3.0, 4.0),
+        ("a", "aamine", 1.0, 0.5, 0.4),
+        ("a", "mine", 0.0, 2.0, math.inf),
+        ("a", "mine", 0.1, 1.0, 4.0),
+        ("a", "mine", 1.0, 0.1, 0.4),
+    ]
+    records = [
+        {
+            "kind": "figure1",
+            "config": {"panel": p, "estimator": e, "sigma2": s2, "seed": 0},
+            "metrics": {"mi": mi, "gaussian_upper_bound": None if s2 == 0 else ub},
+            "timings": {"total_s": 1.0},
+        }
+        for p, e, s2, mi, ub in rows
+    ]
+    table = figure1.figure1_table(records)
+    assert isinstance(table, pd.DataFrame) and len(table) == 6
+    s = figure1.figure1_summary(table)
+    assert s["aa_zero"] == 1e5 and s["mine_zero"] == 2.0 and s["ratio_zero"] == 5e4
+    assert s["aa_monotone"] is True and s["sigma2_max"] == 1.0
+    assert s["aa_above_bound"] == [1.0]
+    text = figure1.figure1_verdict(s)
+    assert "5.00e+04 times" in text and "**yes**" in text and "**no**, it exceeds it at σ² = 1" in text
+    assert figure1.figure1_table([]).empty
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"sigma2_grid": [0.0, -0.1]}, "sigma\\^2 must be a finite number >= 0"),
+        ({"sigma2_grid": [float("nan")]}, "sigma\\^2 must be a finite number >= 0"),
+        ({"sigma2_grid": []}, "sigma2_grid must list at least one"),
+        ({"sigma2_grid": [0.1, 0.1]}, "repeated"),
+        ({"steps": 0}, "steps must be a positive integer"),
+        ({"batch_size": 1}, "batch_size must be >= 2"),
+        ({"seeds": []}, "seeds must list at least one seed"),
+        ({"seeds": [-1]}, "seeds must be integers >= 0"),
+        ({"lr": -1.0}, "lr must be a finite number > 0"),
+        ({"widths": [100, 10]}, "widths must start at 784"),
+        ({"n_samples": 10}, "n_samples=10 leaves 8 samples for training"),
+        ({"n_samples": 70000}, "exceeds the 60000 MNIST training images"),
+        ({"gaussian_dims": [8]}, "gaussian_dims must be"),
+        ({"panels": ["c"]}, "unknown panel 'c'"),
+        ({"estimators": ["knn"]}, "unknown estimator 'knn'"),
+        ({"copy_lr_factor": -1}, "copy_lr_factor must be"),
+    ],
+)
+def test_bad_parameters_raise_before_any_work(tmp_path, monkeypatch, change, match):
+    calls = count_estimates(monkeypatch)
+    with pytest.raises(ValueError, match=match):
+        figure1.run_figure1(tmp_path, device="cpu", **{**TINY, **change})
+    assert calls == []
+    assert not (tmp_path / "figure1").exists()
+
+
+def test_unknown_device_raises_before_any_work(tmp_path, monkeypatch):
+    calls = count_estimates(monkeypatch)
+    with pytest.raises(ValueError, match="device='tpu'"):
+        figure1.run_figure1(tmp_path, device="tpu", **TINY)
+    assert calls == [] and not (tmp_path / "figure1").exists()
+
+
+def test_configs_are_complete_and_device_free():
+    configs = figure1.figure1_configs(**{**TINY, "seeds": [0, 3]})
+    assert len(configs) == 2 * 2 * 2 * 2
+    a = next(c for c in configs if c["panel"] == "a" and c["estimator"] == "aamine")
+    b = next(c for c in configs if c["panel"] == "b" and c["estimator"] == "mine")
+    for key in ("panel", "estimator", "sigma2", "seed", "steps", "batch_size", "lr", "hidden", "version"):
+        assert key in a and key in b
+    assert a["n_samples"] == 64 and a["widths"] == [784, 32, 16, 8] and "copy_lr_factor" in a
+    assert "widths" not in b and b["gaussian_dims"] == [8, 2] and "copy_lr_factor" not in b
+    assert all("device" not in c for c in configs)
+    json.dumps(configs)  # serialisable as they are
+
+
+def test_seed_changes_the_random_net():
+    c0, c1 = ({"seed": s, "widths": [784, 8, 4]} for s in (0, 1))
+    w0 = figure1.panel_a_net(c0, torch.device("cpu")).blocks[0][1].weight
+    w1 = figure1.panel_a_net(c1, torch.device("cpu")).blocks[0][1].weight
+    assert not torch.equal(w0, w1)
+    assert torch.equal(w0, figure1.panel_a_net(c0, torch.device("cpu")).blocks[0][1].weight)
+
+
+def test_gaussian_upper_bound_is_eq5_for_a_linear_layer():
+    """For Gaussian L = W X the bound is exact: it equals Eq. 5 up to sampling error."""
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(2, 5, generator=gen)
+    x = torch.randn(50_000, 5, generator=gen)
+    bound = figure1.gaussian_upper_bound(x @ w.T, 0.1)
+    assert bound == pytest.approx(figure1.linear_gaussian_mi(w, torch.eye(5), 0.1), rel=0.02)
+    assert figure1.gaussian_upper_bound(x @ w.T, 0.0) == math.inf
+
+
+def test_relative_results_dir_is_taken_from_the_project_root(tmp_path):
+    (tmp_path / "_config.yml").write_text("title: x\n")
+    (tmp_path / "nbs").mkdir()
+    assert (
+        figure1.resolve_results_dir("results/tiny", start=tmp_path / "nbs") == tmp_path / "results" / "tiny"
+    )
+    assert figure1.resolve_results_dir(tmp_path / "abs") == tmp_path / "abs"
