@@ -17,7 +17,10 @@ class TrainConfig:
     ``method`` "ce" trains end to end with cross-entropy for ``steps`` steps; "ib" trains
     layer by layer, ``steps`` steps per layer, on I(Y;L_i) - beta I(X;L_i + eps) (Eq. 2;
     beta = 0 is the "I(Y;L_i) only" row), then post-trains a linear probe (Sec. 4).
-    ``sigma`` is the standard deviation of eps.
+    ``sigma`` is the standard deviation of eps. ``max_layers`` > 0 trains only the first
+    layers by IB (the probe then reads layer ``max_layers``). ``measure_steps`` > 0 measures
+    the information plane of a cross-entropy net at its checkpoints with the estimators of
+    IB training, each trained for that many steps on the frozen net.
     """
 
     dataset: str = "mnist"
@@ -35,6 +38,7 @@ class TrainConfig:
     checkpoints: int = 5
     checkpoint_probe_steps: int = 300
     measure_steps: int = 0
+    max_layers: int = 0
     widths: tuple[int, ...] = (784, 512, 256, 10)
     channels: tuple[int, ...] = (32, 64, 128)
     seed: int = 0
@@ -67,7 +71,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be >= 2 (marginal pairs are shuffles), got {self.batch_size}")
-        for name in ("checkpoint_probe_steps", "measure_steps"):
+        for name in ("checkpoint_probe_steps", "measure_steps", "max_layers"):
             value = getattr(self, name)
             if not (isinstance(value, int) and value >= 0):
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")

@@ -155,7 +155,13 @@ def critic_param_groups(critic: nn.Module, lr: float, copy_lr_factor: float = CO
     """
     groups: dict[float, list[nn.Parameter]] = {}
     for name, p in critic.named_parameters():
-        factor = SCALE_LR_FACTOR if name in ("log_scale", "log_spread") else copy_lr_factor if name.startswith("copy.") else 1.0
+        factor = (
+            SCALE_LR_FACTOR
+            if name in ("log_scale", "log_spread")
+            else copy_lr_factor
+            if name.startswith("copy.")
+            else 1.0
+        )
         groups.setdefault(factor, []).append(p)
     return [{"params": ps, "lr": lr * f} for f, ps in groups.items()]
 

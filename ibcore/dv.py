@@ -39,9 +39,7 @@ class MovingAverageDV:
         self.rate = rate
         self.log_ma: torch.Tensor | None = None
 
-    def surrogate(
-        self, t_joint: torch.Tensor, t_marginal: torch.Tensor, update: bool = True
-    ) -> torch.Tensor:
+    def surrogate(self, t_joint: torch.Tensor, t_marginal: torch.Tensor, update: bool = True) -> torch.Tensor:
         """Return the surrogate to maximise; ``update`` first folds this batch into the average."""
         if update or self.log_ma is None:
             batch_lme = log_mean_exp(t_marginal.detach())

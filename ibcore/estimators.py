@@ -173,8 +173,11 @@ class NeuralEstimator:
                 steps.append(step)
                 curve.append(value)
                 window = torch.zeros((), device=self.device)
-                check_finite(value, f"{type(self).__name__} training bound at step {step}",
-                             "Lower lr or batch noise, or raise noise_std.")
+                check_finite(
+                    value,
+                    f"{type(self).__name__} training bound at step {step}",
+                    "Lower lr or batch noise, or raise noise_std.",
+                )
                 bar.set_postfix(dv=f"{value:.3f}")
         value = self.evaluate(u[hold], v[hold], gen)
         return Estimate(value=value, curve_steps=steps, curve=curve, holdout_size=n_hold)
@@ -194,8 +197,9 @@ class NeuralEstimator:
             margs.append(t_marg)
         self.critic.train()
         value = float(dv_bound(torch.cat(joints), torch.cat(margs)))
-        return check_finite(value, f"{type(self).__name__} held-out estimate",
-                            "Lower lr, train longer, or raise noise_std.")
+        return check_finite(
+            value, f"{type(self).__name__} held-out estimate", "Lower lr, train longer, or raise noise_std."
+        )
 
 
 class MINE(NeuralEstimator):
@@ -219,7 +223,9 @@ class LabelMINE(NeuralEstimator):
         if v.dtype not in (torch.int64, torch.int32) or v.dim() != 1:
             raise ValueError(f"LabelMINE needs integer labels of shape [N], got {v.dtype} {tuple(v.shape)}")
         if int(v.min()) < 0 or int(v.max()) >= self.num_classes:
-            raise ValueError(f"labels must lie in [0, {self.num_classes}), got [{int(v.min())}, {int(v.max())}]")
+            raise ValueError(
+                f"labels must lie in [0, {self.num_classes}), got [{int(v.min())}, {int(v.max())}]"
+            )
 
     def make_critic(self, u: torch.Tensor, v: torch.Tensor) -> nn.Module:
         return LabelCritic(u[0].numel(), self.num_classes, self.hidden)

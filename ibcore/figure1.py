@@ -55,7 +55,11 @@ def _check_positive_int(name: str, value: Any) -> None:
 
 
 def _check_sigma2_grid(sigma2_grid: Sequence[float]) -> list[float]:
-    grid = list(sigma2_grid) if not isinstance(sigma2_grid, (str, bytes)) else None
+    if isinstance(sigma2_grid, (str, bytes, int, float)):
+        raise ValueError(
+            f"sigma2_grid must be a list of noise variances, e.g. [0, 0.01, 1]; got {sigma2_grid!r}"
+        )
+    grid = list(sigma2_grid)
     if not grid:
         raise ValueError(f"sigma2_grid must list at least one noise variance, got {sigma2_grid!r}")
     out = []
@@ -71,7 +75,9 @@ def _check_sigma2_grid(sigma2_grid: Sequence[float]) -> list[float]:
 
 
 def _check_seeds(seeds: Iterable[int]) -> list[int]:
-    seeds = list(seeds) if not isinstance(seeds, (str, bytes)) else []
+    if isinstance(seeds, (str, bytes, int, float)):
+        raise ValueError(f"seeds must be a list of integers >= 0, e.g. [0, 1, 2]; got {seeds!r}")
+    seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds must list at least one seed")
     for s in seeds:

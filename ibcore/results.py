@@ -145,3 +145,17 @@ def run_all(
             record = read_record(results_dir, kind, config)
         records.append(record)
     return records
+
+
+def project_path(path: str | os.PathLike) -> Path:
+    """``path`` as given when absolute, else relative to the project root (the nearest folder
+    at or above the working directory that holds ``_toc.yml``), so notebooks run from ``nbs/``
+    (nbval) and from the root (papermill) share one results folder."""
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return p
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").is_file():
+            return folder / p
+    return here / p

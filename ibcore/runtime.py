@@ -30,9 +30,7 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
                 f"device={name!r} was asked for but no CUDA GPU is present; use device='cpu' or 'auto'"
             )
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device={name!r}: only {torch.cuda.device_count()} CUDA device(s) are present"
-            )
+            raise ValueError(f"device={name!r}: only {torch.cuda.device_count()} CUDA device(s) are present")
     elif device.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device={name!r} was asked for but MPS is not available; use 'cpu'")
     elif device.type not in {"cpu", "cuda", "mps"}:

@@ -19,7 +19,7 @@ from ibcore.config import TrainConfig
 from ibcore.critics import LabelCritic, TiedMixtureCritic, critic_param_groups
 from ibcore.data import Dataset
 from ibcore.dv import MovingAverageDV, dv_bound
-from ibcore.estimators import AAMINE, LabelMINE, check_finite
+from ibcore.estimators import check_finite, marginal_permutation
 from ibcore.models import LayerStack, build_model
 from ibcore.results import atomic_torch_save
 
@@ -86,25 +86,23 @@ def probe_accuracies(
 
 
 def measure_information(
-    model: LayerStack, data: Dataset, config: TrainConfig, device: torch.device, seed: int
+    model: LayerStack, data: Dataset, config: TrainConfig, device: torch.device, gen: torch.Generator
 ) -> tuple[list[float], list[float]]:
-    """Per layer (I(X; L_i + eps) by AA-MINE, I(Y; L_i) by MINE) with fresh estimators."""
-    n = min(data.x_train.shape[0], 4 * EVAL_SAMPLES)
-    x, y = data.x_train[:n], data.y_train[:n]
-    batch = min(256, int(0.8 * n))
-    reps = model.representations(x)
+    """Per layer (I(X; L_i + eps), I(Y; L_i)) of a frozen net, with the statistics networks of
+    IB training (:class:`LayerObjective`) trained for ``config.measure_steps`` steps."""
+    eval_n = min(data.x_train.shape[0], EVAL_SAMPLES)
+    reps = model.representations(data.x_train)
     i_x, i_y = [], []
+    n = data.x_train.shape[0]
     for i, rep in enumerate(reps, 1):
-        aa = AAMINE(
-            model.prefix(i), steps=config.measure_steps, batch_size=batch, noise_std=config.sigma,
-            lr=config.critic_lr, seed=seed, device=device,
-        )
-        i_x.append(aa.estimate(x, rep).value)
-        lm = LabelMINE(
-            num_classes=data.num_classes, steps=config.measure_steps, batch_size=batch,
-            lr=config.critic_lr, seed=seed, device=device,
-        )
-        i_y.append(lm.estimate(rep, y).value)
+        objective = LayerObjective(rep[0].numel(), data.num_classes, config, device)
+        for _ in range(config.measure_steps):
+            idx = torch.randint(n, (config.batch_size,), generator=gen, device=device)
+            perm = marginal_permutation(config.batch_size, gen)
+            objective.critic_step(rep[idx], data.y_train[idx], perm, config.sigma, gen)
+        bx, by = objective.bounds(nn.Identity(), rep[:eval_n], data.y_train[:eval_n], config.sigma, gen)
+        i_x.append(bx)
+        i_y.append(by)
     return i_x, i_y
 
 
@@ -165,37 +163,48 @@ def train_cross_entropy(
         opt.step()
         loss_sum += loss.detach()
         if step % every == 0 or step == config.steps:
-            mean_loss = check_finite(float(loss_sum) / every, f"cross-entropy loss at step {step}",
-                                     "Lower lr.")
+            mean_loss = check_finite(
+                float(loss_sum) / every, f"cross-entropy loss at step {step}", "Lower lr."
+            )
             loss_sum.zero_()
             curves["step"].append(step)
             curves["train_loss"].append(mean_loss)
             model.eval()
             curves["test_accuracy"].append(accuracy(model, data.x_test, data.y_test))
             if config.measure_steps:
-                i_x, i_y = measure_information(model, data, config, device, config.seed + step)
+                i_x, i_y = measure_information(model, data, config, device, gen)
                 curves["I_x"].append(i_x)
                 curves["I_y"].append(i_y)
             model.train()
             bar.set_postfix(acc=f"{curves['test_accuracy'][-1]:.4f}")
-            ckpt.save({"model": model.state_dict(), "opt": opt.state_dict(), "gen": _gen_state(gen),
-                       "curves": curves, "step": step,
-                       "elapsed": elapsed + time.perf_counter() - t0})
+            ckpt.save(
+                {
+                    "model": model.state_dict(),
+                    "opt": opt.state_dict(),
+                    "gen": _gen_state(gen),
+                    "curves": curves,
+                    "step": step,
+                    "elapsed": elapsed + time.perf_counter() - t0,
+                }
+            )
     elapsed += time.perf_counter() - t0
     model.eval()
     metrics = {
         "test_accuracy": accuracy(model, data.x_test, data.y_test),
         "train_accuracy": accuracy(model, data.x_train, data.y_train),
     }
-    return {"metrics": metrics, "curves": {"ce": curves},
-            "timings": {"train_seconds": elapsed, "seconds_per_step": elapsed / config.steps}}
+    return {
+        "model": model,
+        "metrics": metrics,
+        "curves": {"ce": curves},
+        "timings": {"train_seconds": elapsed, "seconds_per_step": elapsed / config.steps},
+    }
 
 
 class LayerObjective:
     """Statistics networks and moving averages for training layer i on Eq. (2)."""
 
-    def __init__(self, model: LayerStack, i: int, feature_dim: int, num_classes: int,
-                 config: TrainConfig, device: torch.device) -> None:
+    def __init__(self, feature_dim: int, num_classes: int, config: TrainConfig, device: torch.device) -> None:
         self.critic_y = LabelCritic(feature_dim, num_classes, config.critic_hidden).to(device)
         self.critic_x = TiedMixtureCritic(feature_dim).to(device)
         self.opt = torch.optim.Adam(
@@ -207,8 +216,13 @@ class LayerObjective:
         self.ma_x = MovingAverageDV()
 
     def state_dict(self) -> dict:
-        return {"critic_y": self.critic_y.state_dict(), "critic_x": self.critic_x.state_dict(),
-                "opt": self.opt.state_dict(), "ma_y": self.ma_y.state_dict(), "ma_x": self.ma_x.state_dict()}
+        return {
+            "critic_y": self.critic_y.state_dict(),
+            "critic_x": self.critic_x.state_dict(),
+            "opt": self.opt.state_dict(),
+            "ma_y": self.ma_y.state_dict(),
+            "ma_x": self.ma_x.state_dict(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.critic_y.load_state_dict(state["critic_y"])
@@ -218,13 +232,32 @@ class LayerObjective:
         self.ma_y.load_state_dict(state["ma_y"])
         self.ma_x.load_state_dict(state["ma_x"])
 
+    def critic_step(
+        self,
+        l_fixed: torch.Tensor,
+        y: torch.Tensor,
+        perm: torch.Tensor,
+        sigma: float,
+        gen: torch.Generator,
+        noise: torch.Tensor | None = None,
+    ) -> None:
+        """One ascent step of both statistics networks on their DV bounds, layer output fixed."""
+        if noise is None:
+            noise = sigma * torch.randn(l_fixed.shape, generator=gen, device=l_fixed.device)
+        sur_y = self.ma_y.surrogate(*self.critic_y.scores(l_fixed, y, perm))
+        sur_x = self.ma_x.surrogate(*self.critic_x.scores_from_features(l_fixed, l_fixed + noise, perm))
+        self.opt.zero_grad(set_to_none=True)
+        (-(sur_y + sur_x)).backward()
+        self.opt.step()
+
     @torch.no_grad()
-    def bounds(self, block: nn.Module, h_prev: torch.Tensor, y: torch.Tensor,
-               sigma: float, gen: torch.Generator) -> tuple[float, float]:
+    def bounds(
+        self, block: nn.Module, h_prev: torch.Tensor, y: torch.Tensor, sigma: float, gen: torch.Generator
+    ) -> tuple[float, float]:
         """(I(X; L_i + eps), I(Y; L_i)) DV bounds of the current critics on a fixed sample."""
         l = block(h_prev)
         z = l + sigma * torch.randn(l.shape, generator=gen, device=l.device)
-        perm = torch.randperm(l.shape[0], generator=gen, device=l.device)
+        perm = marginal_permutation(l.shape[0], gen)
         i_y = dv_bound(*self.critic_y.scores(l, y, perm))
         i_x = dv_bound(*self.critic_x.scores_from_features(l, z, perm))
         return float(i_x), float(i_y)
@@ -264,13 +297,18 @@ def train_ib_layerwise(
         p.requires_grad_(False)
     every = max(1, config.steps // config.checkpoints)
     t_all = time.perf_counter()
-    h_prev_all = apply_in_chunks(model.prefix(start_layer - 1), data.x_train) if start_layer > 1 else data.x_train
-    for i in range(start_layer, len(model) + 1):
+    h_prev_all = (
+        apply_in_chunks(model.prefix(start_layer - 1), data.x_train) if start_layer > 1 else data.x_train
+    )
+    n_layers = config.max_layers or len(model)
+    if n_layers > len(model):
+        raise ValueError(f"max_layers={config.max_layers} but the net has {len(model)} layers")
+    for i in range(start_layer, n_layers + 1):
         block = model.blocks[i - 1]
         for p in block.parameters():
             p.requires_grad_(True)
         feature_dim = block(h_prev_all[:2]).flatten(1).shape[1]
-        objective = LayerObjective(model, i, feature_dim, data.num_classes, config, device)
+        objective = LayerObjective(feature_dim, data.num_classes, config, device)
         opt_layer = torch.optim.Adam(block.parameters(), lr=config.lr)
         record = {"layer": i, "step": [], "I_x": [], "I_y": [], "probe_test_accuracy": []}
         first = 1
@@ -285,72 +323,106 @@ def train_ib_layerwise(
         for step in bar:
             idx = torch.randint(n, (config.batch_size,), generator=gen, device=device)
             y, h_prev = data.y_train[idx], h_prev_all[idx]
-            perm = torch.randperm(config.batch_size, generator=gen, device=device)
+            perm = marginal_permutation(config.batch_size, gen)
             # (a) statistics networks ascend their DV bounds, layer fixed
             with torch.no_grad():
                 l_fixed = block(h_prev)
             noise = config.sigma * torch.randn(l_fixed.shape, generator=gen, device=device)
-            sur_y = objective.ma_y.surrogate(*objective.critic_y.scores(l_fixed, y, perm))
-            sur_x = objective.ma_x.surrogate(
-                *objective.critic_x.scores_from_features(l_fixed, l_fixed + noise, perm))
-            objective.opt.zero_grad(set_to_none=True)
-            (-(sur_y + sur_x)).backward()
-            objective.opt.step()
+            objective.critic_step(l_fixed, y, perm, config.sigma, gen, noise)
             # (b) the layer ascends I(Y;L_i) - beta I(X;L_i+eps), critics fixed
             l = block(h_prev)
             goal = dv_bound(*objective.critic_y.scores(l, y, perm))
             if config.beta > 0:
                 goal = goal - config.beta * dv_bound(
-                    *objective.critic_x.scores_from_features(l, l + noise, perm))
+                    *objective.critic_x.scores_from_features(l, l + noise, perm)
+                )
             grads = torch.autograd.grad(-goal, layer_params)
             for p, g in zip(layer_params, grads):
                 p.grad = g
             opt_layer.step()
             if step % every == 0 or step == config.steps:
                 e_idx = eval_idx
-                i_x, i_y = objective.bounds(block, h_prev_all[e_idx],
-                                            data.y_train[e_idx], config.sigma, gen)
-                check_finite(i_x, f"I(X;L_{i}+eps) at layer {i}, step {step}",
-                             "Lower lr or critic_lr, or raise sigma; finished runs are kept.")
+                i_x, i_y = objective.bounds(block, h_prev_all[e_idx], data.y_train[e_idx], config.sigma, gen)
+                check_finite(
+                    i_x,
+                    f"I(X;L_{i}+eps) at layer {i}, step {step}",
+                    "Lower lr or critic_lr, or raise sigma; finished runs are kept.",
+                )
                 check_finite(i_y, f"I(Y;L_{i}) at layer {i}, step {step}", "Lower lr or critic_lr.")
                 record["step"].append(step)
                 record["I_x"].append(i_x)
                 record["I_y"].append(i_y)
                 if config.checkpoint_probe_steps:
-                    _, test_acc = probe_accuracies(model.prefix(i), data, config.checkpoint_probe_steps,
-                                                   config.probe_lr, gen)
+                    _, test_acc = probe_accuracies(
+                        model.prefix(i), data, config.checkpoint_probe_steps, config.probe_lr, gen
+                    )
                     record["probe_test_accuracy"].append(test_acc)
                 bar.set_postfix(I_x=f"{i_x:.2f}", I_y=f"{i_y:.3f}")
-                ckpt.save({"model": model.state_dict(), "gen": _gen_state(gen), "layers": layers,
-                           "layer": i, "step": step, "record": record,
-                           "objective": objective.state_dict(), "opt_layer": opt_layer.state_dict(),
-                           "elapsed": elapsed + time.perf_counter() - t_all})
+                ckpt.save(
+                    {
+                        "model": model.state_dict(),
+                        "gen": _gen_state(gen),
+                        "layers": layers,
+                        "layer": i,
+                        "step": step,
+                        "record": record,
+                        "objective": objective.state_dict(),
+                        "opt_layer": opt_layer.state_dict(),
+                        "elapsed": elapsed + time.perf_counter() - t_all,
+                    }
+                )
         record["seconds"] = time.perf_counter() - t_layer
         for p in block.parameters():
             p.requires_grad_(False)
         layers.append(record)
         h_prev_all = apply_in_chunks(block, h_prev_all)
-        ckpt.save({"model": model.state_dict(), "gen": _gen_state(gen), "layers": layers,
-                   "layer": i + 1, "step": 0, "elapsed": elapsed + time.perf_counter() - t_all})
+        ckpt.save(
+            {
+                "model": model.state_dict(),
+                "gen": _gen_state(gen),
+                "layers": layers,
+                "layer": i + 1,
+                "step": 0,
+                "elapsed": elapsed + time.perf_counter() - t_all,
+            }
+        )
     model.eval()
     t_probe = time.perf_counter()
-    train_acc, test_acc = probe_accuracies(model, data, config.probe_steps, config.probe_lr, gen)
+    trained = model.prefix(n_layers)
+    train_acc, test_acc = probe_accuracies(trained, data, config.probe_steps, config.probe_lr, gen)
     probe_seconds = time.perf_counter() - t_probe
     elapsed += time.perf_counter() - t_all
-    metrics = {"test_accuracy": test_acc, "train_accuracy": train_acc,
-               "I_x": [r["I_x"][-1] for r in layers], "I_y": [r["I_y"][-1] for r in layers]}
-    return {"metrics": metrics, "curves": {"layers": layers},
-            "timings": {"train_seconds": elapsed, "probe_seconds": probe_seconds,
-                        "layer_seconds": [r.get("seconds") for r in layers],
-                        "seconds_per_step": (elapsed - probe_seconds) / (config.steps * len(layers))}}
+    metrics = {
+        "test_accuracy": test_acc,
+        "train_accuracy": train_acc,
+        "I_x": [r["I_x"][-1] for r in layers],
+        "I_y": [r["I_y"][-1] for r in layers],
+    }
+    return {
+        "model": model,
+        "metrics": metrics,
+        "curves": {"layers": layers},
+        "timings": {
+            "train_seconds": elapsed,
+            "probe_seconds": probe_seconds,
+            "layer_seconds": [r.get("seconds") for r in layers],
+            "seconds_per_step": (elapsed - probe_seconds) / (config.steps * len(layers)),
+        },
+    }
 
 
 TRAINERS: dict[str, Callable[..., dict]] = {"ce": train_cross_entropy, "ib": train_ib_layerwise}
 
 
-def train(config: TrainConfig, data: Dataset, device: torch.device,
-          checkpoint: Path | None = None, progress: bool = True) -> dict:
-    """Run ``config`` on ``data``; returns metrics, curves and timings of the record."""
+def train(
+    config: TrainConfig,
+    data: Dataset,
+    device: torch.device,
+    checkpoint: Path | None = None,
+    progress: bool = True,
+) -> dict:
+    """Run ``config`` on ``data``; returns the trained ``model`` and the record's metrics,
+    curves and timings."""
     if data.name != config.dataset:
         raise ValueError(f"config is for {config.dataset!r} but data holds {data.name!r}")
     torch.manual_seed(config.seed)

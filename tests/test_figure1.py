@@ -182,6 +182,8 @@ def test_summary_of_a_made_up_panel_a():
         ({"batch_size": 1}, "batch_size must be >= 2"),
         ({"seeds": []}, "seeds must list at least one seed"),
         ({"seeds": [-1]}, "seeds must be integers >= 0"),
+        ({"seeds": 3}, "seeds must be a list"),
+        ({"sigma2_grid": 0.1}, "sigma2_grid must be a list"),
         ({"lr": -1.0}, "lr must be a finite number > 0"),
         ({"widths": [100, 10]}, "widths must start at 784"),
         ({"n_samples": 10}, "n_samples=10 leaves 8 samples for training"),

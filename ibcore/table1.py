@@ -1,0 +1,315 @@
+"""Table 1: cross-entropy vs layer-by-layer I(Y;L_i) vs layer-by-layer I(Y;L_i) - beta I(X;L_i+eps).
+
+A *cell* is (dataset, fraction, row); a row is "ce", "iy" (IB training with beta = 0) or
+"ib" (IB training with beta > 0). Each cell is run for several seeds; one record per run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from ibcore.config import TrainConfig
+from ibcore.data import Dataset, load_dataset
+from ibcore.results import atomic_torch_save, environment, record_path, run_all
+from ibcore.runtime import resolve_device
+from ibcore.training import train
+
+KIND = "table1"
+ROWS = {"ce": "Cross-entropy", "iy": "L = I(Y;L_i)", "ib": "L = I(Y;L_i) - beta I(X;L_i+eps)"}
+
+# Test accuracy (%) of Table 1 of the paper, by (dataset, fraction) and row.
+PAPER = {
+    ("mnist", 0.01): {"ce": 85.78, "iy": 85.12, "ib": 86.57},
+    ("mnist", 1.0): {"ce": 97.73, "iy": 97.77, "ib": 98.09},
+    ("cifar10", 1.0): {"ce": 58.23, "iy": 60.59, "ib": 61.75},
+}
+
+
+def row_of(config: TrainConfig | dict) -> str:
+    """The Table 1 row of a config: "ce", "iy" (beta = 0) or "ib"."""
+    method = config.method if isinstance(config, TrainConfig) else config["method"]
+    beta = config.beta if isinstance(config, TrainConfig) else config["beta"]
+    if method == "ce":
+        return "ce"
+    return "ib" if beta > 0 else "iy"
+
+
+def cell_configs(
+    base: TrainConfig,
+    rows: Iterable[str] = ("ce", "iy", "ib"),
+    seeds: Sequence[int] = (0, 1, 2),
+    beta: float | None = None,
+    ce_steps: int | None = None,
+) -> list[TrainConfig]:
+    """The configs of one cell's rows and seeds. ``beta`` is the beta of the "ib" row
+    (default ``base.beta``); ``ce_steps`` the length of cross-entropy training (default
+    ``base.steps`` times the number of layers, so both methods make as many updates)."""
+    beta = base.beta if beta is None else beta
+    out = []
+    for row in rows:
+        if row not in ROWS:
+            raise ValueError(f"unknown Table 1 row {row!r}; choose from {sorted(ROWS)}")
+        for seed in seeds:
+            if row == "ce":
+                n_layers = len(base.widths) - 1 if base.arch == "mlp" else len(base.channels) + 1
+                steps = ce_steps or base.steps * n_layers
+                out.append(replace(base, method="ce", beta=0.0, steps=steps, seed=seed))
+            elif row == "iy":
+                out.append(replace(base, method="ib", beta=0.0, seed=seed))
+            else:
+                if beta <= 0:
+                    raise ValueError(f"the 'ib' row needs beta > 0, got {beta}")
+                out.append(replace(base, method="ib", beta=beta, seed=seed))
+    return out
+
+
+class DataCache:
+    """Loads each (dataset, fraction, subset seed) once per process."""
+
+    def __init__(self, data_dir: str | os.PathLike | None, device: torch.device) -> None:
+        self.data_dir, self.device = data_dir, device
+        self._cache: dict[tuple, Dataset] = {}
+
+    def get(self, config: TrainConfig) -> Dataset:
+        key = (config.dataset, config.fraction, config.seed if config.fraction < 1 else 0)
+        if key not in self._cache:
+            self._cache[key] = load_dataset(
+                config.dataset, self.data_dir, self.device, fraction=config.fraction, subset_seed=key[2]
+            )
+        return self._cache[key]
+
+
+def run_configs(
+    configs: Iterable[TrainConfig],
+    results_dir: str | os.PathLike,
+    device: str | torch.device = "auto",
+    data_dir: str | os.PathLike | None = None,
+    kind: str = KIND,
+    progress: bool = True,
+    save_models: bool = False,
+) -> list[dict]:
+    """Run every config not yet stored under ``results_dir`` and return all records.
+
+    The subset of a fractional data set is drawn with the run's seed. An interrupted run
+    resumes from ``<record>.ckpt.pt`` beside its future record. ``save_models`` keeps each
+    trained net's weights as ``<record>.model.pt``.
+    """
+    configs = list(configs)
+    device = resolve_device(device)
+    cache = DataCache(data_dir, device)
+    by_dict = {repr(c.to_dict()): c for c in configs}
+
+    def run_one(cfg_dict: dict) -> dict:
+        config = by_dict[repr(cfg_dict)]
+        data = cache.get(config)
+        ckpt = record_path(results_dir, kind, cfg_dict).with_suffix(".ckpt.pt")
+        out = train(config, data, device, checkpoint=ckpt, progress=progress)
+        model = out.pop("model")
+        if save_models:
+            atomic_torch_save(model.state_dict(), ckpt.with_name(ckpt.name.replace(".ckpt.pt", ".model.pt")))
+        ckpt.unlink(missing_ok=True)
+        return {**out, "environment": environment(device), "data_source": data.source}
+
+    return run_all(results_dir, kind, [c.to_dict() for c in configs], run_one, progress=progress)
+
+
+def summarise(records: Iterable[dict]):
+    """pandas DataFrame: one row per (dataset, fraction, row) with mean, std and n of the test
+    accuracy in %, the paper's value and the run size."""
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        c = r["config"]
+        rows.append(
+            {
+                "dataset": c["dataset"],
+                "fraction": c["fraction"],
+                "row": row_of(c),
+                "beta": c["beta"],
+                "sigma": c["sigma"],
+                "steps": c["steps"],
+                "seed": c["seed"],
+                "acc": 100 * r["metrics"]["test_accuracy"],
+                "seconds": r["timings"]["train_seconds"],
+                "device": r["environment"].get("device"),
+            }
+        )
+    if not rows:
+        return pd.DataFrame(columns=["dataset", "fraction", "row", "mean", "std", "n", "paper"])
+    df = pd.DataFrame(rows)
+    g = df.groupby(["dataset", "fraction", "row"], sort=False)
+    out = g.agg(
+        mean=("acc", "mean"),
+        std=("acc", "std"),
+        n=("acc", "size"),
+        beta=("beta", "first"),
+        sigma=("sigma", "first"),
+        steps=("steps", "first"),
+        seconds=("seconds", "mean"),
+        device=("device", "first"),
+    ).reset_index()
+    out["paper"] = [PAPER.get((d, f), {}).get(r) for d, f, r in zip(out.dataset, out.fraction, out.row)]
+    out["method"] = out.row.map(ROWS)
+    order = {"ce": 0, "iy": 1, "ib": 2}
+    out = out.sort_values(
+        ["dataset", "fraction", "row"], key=lambda s: s.map(order) if s.name == "row" else s
+    )
+    return out.reset_index(drop=True)
+
+
+def claims(summary) -> list[dict]:
+    """For each (dataset, fraction): does full IB beat I(Y;L) only, and beat cross-entropy?"""
+    out = []
+    for (d, f), cell in summary.groupby(["dataset", "fraction"], sort=False):
+        acc = dict(zip(cell.row, cell["mean"]))
+        std = dict(zip(cell.row, cell["std"]))
+        for a, b in (("ib", "iy"), ("ib", "ce"), ("iy", "ce")):
+            if a in acc and b in acc:
+                out.append(
+                    {
+                        "dataset": d,
+                        "fraction": f,
+                        "claim": f"{a} > {b}",
+                        "paper": PAPER.get((d, f), {}).get(a, float("nan"))
+                        > PAPER.get((d, f), {}).get(b, float("inf")),
+                        "ours": bool(acc[a] > acc[b]),
+                        "difference": acc[a] - acc[b],
+                        "std_a": std.get(a),
+                        "std_b": std.get(b),
+                    }
+                )
+    return out
+
+
+def default_results_dir(profile: str) -> Path:
+    return Path("results") / profile
+
+
+TRAIN_PARAMS = (
+    "sigma",
+    "batch_size",
+    "lr",
+    "critic_lr",
+    "probe_steps",
+    "probe_lr",
+    "checkpoints",
+    "checkpoint_probe_steps",
+    "measure_steps",
+)
+
+
+def configs_from_params(params: dict) -> list[TrainConfig]:
+    """The runs a Table 1 or beta-sweep notebook asks for, from its papermill parameters.
+
+    ``params`` holds ``cells`` (a list of {dataset, fraction, steps, ce_steps?}), ``rows``,
+    ``seeds``, either ``beta`` (the "ib" row) or ``betas`` (a sweep: one "ib" run per beta;
+    beta = 0 gives the "iy" row), and any of :data:`TRAIN_PARAMS`.
+    """
+    if not params.get("cells"):
+        raise ValueError("params need a non-empty 'cells' list of {dataset, fraction, steps}")
+    seeds = params.get("seeds", [0, 1, 2])
+    if not seeds:
+        raise ValueError("params need at least one seed")
+    extra = {k: params[k] for k in TRAIN_PARAMS if params.get(k) is not None}
+    configs: list[TrainConfig] = []
+    for cell in params["cells"]:
+        unknown = set(cell) - {"dataset", "fraction", "steps", "ce_steps"}
+        if unknown:
+            raise ValueError(f"unknown cell keys {sorted(unknown)}; use dataset, fraction, steps, ce_steps")
+        base = TrainConfig(
+            dataset=cell["dataset"],
+            fraction=cell.get("fraction", 1.0),
+            steps=cell.get("steps", 2000),
+            **extra,
+        )
+        if params.get("betas") is not None:
+            for beta in params["betas"]:
+                if beta < 0:
+                    raise ValueError(f"betas must be >= 0, got {beta}")
+                configs += cell_configs(base, ["ib" if beta > 0 else "iy"], seeds, beta=beta)
+        else:
+            configs += cell_configs(
+                base,
+                params.get("rows", ["ce", "iy", "ib"]),
+                seeds,
+                beta=params.get("beta", 1e-3),
+                ce_steps=cell.get("ce_steps"),
+            )
+    return configs
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the training runs of notebooks of a profile outside papermill (e.g. on a GPU host
+    without Jupyter), in shards that can run side by side; results land where the notebooks
+    read them, so the notebooks then only read them back."""
+    import argparse
+
+    import yaml
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("--profile", default="paper")
+    p.add_argument("--notebooks", nargs="+", default=["table1", "beta_sweep"])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--shard", default="0/1", help="k/n: run every n-th config starting at k")
+    p.add_argument("--datasets", nargs="+", default=None, help="run only these data sets")
+    p.add_argument("--list", action="store_true", help="only print the configs")
+    args = p.parse_args(argv)
+    profile = yaml.safe_load(
+        (Path(__file__).resolve().parent.parent / "profiles" / f"{args.profile}.yml").read_text()
+    )
+    jobs: list[tuple[str, TrainConfig]] = []
+    seen = set()
+    for stem in args.notebooks:
+        params = profile.get(stem)
+        if params is None or "cells" not in params:
+            raise SystemExit(f"profile {args.profile!r} has no training parameters for notebook {stem!r}")
+        for config in configs_from_params(params):
+            if args.datasets and config.dataset not in args.datasets:
+                continue
+            key = (params["results_dir"], repr(config.to_dict()))
+            if key not in seen:
+                seen.add(key)
+                jobs.append((params["results_dir"], config))
+    k, n = (int(v) for v in args.shard.split("/"))
+    jobs = jobs[k::n]
+    print(f"shard {k}/{n}: {len(jobs)} runs")
+    if args.list:
+        for results_dir, c in jobs:
+            print(results_dir, c.to_dict())
+        return
+    for results_dir, config in jobs:
+        (r,) = run_configs([config], results_dir, args.device, args.data_dir, progress=False)
+        c = r["config"]
+        print(
+            f"{c['dataset']} {c['fraction']} {row_of(c)} beta={c['beta']} seed={c['seed']}: "
+            f"{100 * r['metrics']['test_accuracy']:.2f} % in {r['timings']['train_seconds']:.0f} s",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
+
+
+def load_model(
+    config: TrainConfig, results_dir: str | os.PathLike, kind: str = KIND, device: str | torch.device = "cpu"
+):
+    """The trained net of a run stored with ``save_models=True``."""
+    from ibcore.models import build_model
+
+    path = record_path(results_dir, kind, config.to_dict()).with_suffix(".model.pt")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} holds no weights: run the config with save_models=True")
+    if config.arch == "mlp":
+        model = build_model("mlp", widths=config.widths)
+    else:
+        model = build_model("convnet", channels=config.channels)
+    model.load_state_dict(torch.load(path, map_location=resolve_device(device)))
+    return model.to(resolve_device(device))
