@@ -81,6 +81,9 @@ class TrainConfig:
                 raise ValueError(f"{name} must be > 0, got {value!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        n_layers = len(self.widths) - 1 if self.arch == "mlp" else len(self.channels) + 1
+        if self.max_layers > n_layers:
+            raise ValueError(f"max_layers={self.max_layers} but the {self.arch} has {n_layers} layers")
         if self.dataset == "mnist" and self.widths[0] != 784:
             raise ValueError(f"widths must start with 784 for MNIST, got {self.widths}")
         if self.widths[-1] < SPECS[self.dataset]["num_classes"] and self.method == "ce":

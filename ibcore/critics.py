@@ -68,8 +68,9 @@ class ArchitectureAwareCritic(nn.Module):
     the measured net (initialised from them), d the feature dimension, s a learnt log-scale and
     g(z) = exp(t) ||z - m||^2 / d + ||A (z - m)||^2 + MLP(z) a model of -log p(z): an isotropic
     Gaussian term (m, t learnt, initialised from the first batch's mean and variance), a
-    low-rank correction (A is r x d, r = min(d, 64), initialised at 0) and an MLP. This family contains the optimal critic log p(z|x) - log p(z) + c of Gaussian
-    noise whenever h equals the measured layers and g matches -log p(z). h(x) and g(z) are each
+    low-rank correction (A is r x d, r = min(d, 64), initialised at 0) and an MLP. This family
+    contains the optimal critic log p(z|x) - log p(z) + c of Gaussian noise whenever h equals
+    the measured layers and g matches -log p(z). h(x) and g(z) are each
     computed once per batch and reused by the marginal pairs.
 
     With ``network=None`` the critic holds no copy and is used through
@@ -166,6 +167,30 @@ def critic_param_groups(critic: nn.Module, lr: float, copy_lr_factor: float = CO
     return [{"params": ps, "lr": lr * f} for f, ps in groups.items()]
 
 
+#: Terms of a log-sum-exp more than this many nats below the largest one are dropped: e^-50 is
+#: ~2e-22 of the largest term, far below float32 resolution, so the value does not change. On
+#: the CPU this keeps exp() off its slow underflow path and the gradients free of subnormal
+#: numbers (each of which costs a slow microcode assist in the matrix products that follow).
+LOGSUMEXP_FLOOR = 50.0
+
+
+def squared_distances(z: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """[k, j] = ||z_k - h_j||^2 for rows z_k of z [B, d] and h_j of h [B', d], by one matrix
+    product (the expansion torch.cdist also uses), floored at 0."""
+    d2 = z.pow(2).sum(1, keepdim=True) + h.pow(2).sum(1) - 2 * (z @ h.T)
+    return d2.clamp_min(0)
+
+
+def floored_logsumexp(logits: torch.Tensor, floor: float = LOGSUMEXP_FLOOR) -> torch.Tensor:
+    """logsumexp over dim 1, each row's terms floored at ``floor`` nats below the row's maximum.
+
+    The same value as ``torch.logsumexp(logits, 1)`` to float precision (see
+    :data:`LOGSUMEXP_FLOOR`); the floored terms get an exact zero gradient.
+    """
+    low = logits.detach().amax(1, keepdim=True) - floor
+    return torch.logsumexp(torch.maximum(logits, low), dim=1)
+
+
 class TiedMixtureCritic(nn.Module):
     """AA-MINE statistics network used while layer i itself trains (Sec. 4).
 
@@ -176,6 +201,11 @@ class TiedMixtureCritic(nn.Module):
     learnt marginal model; with a trainable g(z) (:class:`ArchitectureAwareCritic`) we measured
     the layer running away from the critic to chance accuracy. The DV value with this critic
     cannot exceed about log(batch size).
+
+    The scores depend on (h, z) only through the squared distances ||z_k - h_j||^2, which do not
+    depend on the critic's parameter: a caller that scores one batch twice (before and after a
+    critic update) computes them once (:func:`squared_distances`,
+    :meth:`scores_from_distances`).
     """
 
     def __init__(self, feature_dim: int) -> None:
@@ -185,23 +215,36 @@ class TiedMixtureCritic(nn.Module):
         self.register_buffer("scale_initialised", torch.zeros((), dtype=torch.bool))
         self._scale_ready = False
 
+    def ensure_scale(self, h: torch.Tensor, z: torch.Tensor) -> None:
+        """On the first batch only (one host sync): set a = exp(s)/d to 1/(2 v), v the mean
+        squared joint distance per coordinate (the Gaussian-noise optimum), unless restored."""
+        if self._scale_ready:
+            return
+        if not bool(self.scale_initialised):
+            with torch.no_grad():
+                h = h.flatten(1)
+                z = z.flatten(1)
+                v = torch.maximum((h - z).pow(2).mean(), 1e-6 * (h - z.roll(1, 0)).pow(2).mean() + 1e-12)
+                self.log_scale.copy_(torch.log(self.feature_dim / (2 * v)))
+                self.scale_initialised.fill_(True)
+        self._scale_ready = True
+
+    def scores_from_distances(
+        self, d2: torch.Tensor, perm: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores from d2[k, j] = ||z_k - h_j||^2 (:func:`squared_distances` of z and h); the
+        scale must be set (:meth:`ensure_scale`)."""
+        a = self.log_scale.exp() / self.feature_dim
+        logits = -a * d2  # logits[k, j] = -a ||z_k - h_j||^2
+        log_mixture = floored_logsumexp(logits) - math.log(d2.shape[1])
+        joint = logits.diagonal() - log_mixture
+        marginal = logits.gather(0, perm[None, :]).squeeze(0) - log_mixture[perm]  # [perm[k], k]
+        return joint, marginal
+
     def scores_from_features(
         self, h: torch.Tensor, z: torch.Tensor, perm: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         h = h.flatten(1)
         z = z.flatten(1)
-        if not self._scale_ready:  # one host sync, on the first batch only
-            if not bool(self.scale_initialised):
-                with torch.no_grad():
-                    v = torch.maximum((h - z).pow(2).mean(), 1e-6 * (h - z.roll(1, 0)).pow(2).mean() + 1e-12)
-                    self.log_scale.copy_(torch.log(self.feature_dim / (2 * v)))
-                    self.scale_initialised.fill_(True)
-            self._scale_ready = True
-        a = self.log_scale.exp() / self.feature_dim
-        # logits[k, j] = -a ||z_k - h_j||^2
-        logits = -a * torch.cdist(z, h).pow(2)
-        log_mixture = torch.logsumexp(logits, dim=1) - math.log(h.shape[0])
-        idx = torch.arange(h.shape[0], device=h.device)
-        joint = logits[idx, idx] - log_mixture
-        marginal = logits[perm, idx] - log_mixture[perm]
-        return joint, marginal
+        self.ensure_scale(h, z)
+        return self.scores_from_distances(squared_distances(z, h), perm)

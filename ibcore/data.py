@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,7 +98,7 @@ def load_arrays(name: str, data_dir: str | os.PathLike | None = None) -> tuple[d
             arrays = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
     except KeyError as err:
         raise DataError(f"{path} lacks the array {err}; expected x_train, y_train, x_test, y_test") from err
-    except (OSError, ValueError, EOFError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         raise DataError(f"{path} could not be read ({err}); it may be truncated: fetch it again") from err
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]

@@ -123,6 +123,7 @@ def run_all(
     configs: Iterable[dict[str, Any]],
     run_one,
     progress: bool = True,
+    on_stored=None,
 ) -> list[dict]:
     """Run each config not yet stored, store its record as soon as it ends, return all records.
 
@@ -143,6 +144,8 @@ def run_all(
             record = {"kind": kind, "config": config, **out}
             write_record(results_dir, record)
             record = read_record(results_dir, kind, config)
+            if on_stored is not None:  # e.g. drop the run's checkpoint, now that the record is safe
+                on_stored(config)
         records.append(record)
     return records
 

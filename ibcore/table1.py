@@ -54,7 +54,8 @@ def cell_configs(
     for row in rows:
         if row not in ROWS:
             raise ValueError(f"unknown Table 1 row {row!r}; choose from {sorted(ROWS)}")
-        for seed in seeds:
+    for seed in seeds:  # seeds outermost: an interrupted table has whole seeds of every row
+        for row in rows:
             if row == "ce":
                 n_layers = len(base.widths) - 1 if base.arch == "mlp" else len(base.channels) + 1
                 steps = ce_steps or base.steps * n_layers
@@ -112,10 +113,13 @@ def run_configs(
         model = out.pop("model")
         if save_models:
             atomic_torch_save(model.state_dict(), ckpt.with_name(ckpt.name.replace(".ckpt.pt", ".model.pt")))
-        ckpt.unlink(missing_ok=True)
         return {**out, "environment": environment(device), "data_source": data.source}
 
-    return run_all(results_dir, kind, [c.to_dict() for c in configs], run_one, progress=progress)
+    def drop_checkpoint(cfg_dict: dict) -> None:  # only once the record is safely stored
+        record_path(results_dir, kind, cfg_dict).with_suffix(".ckpt.pt").unlink(missing_ok=True)
+
+    return run_all(results_dir, kind, [c.to_dict() for c in configs], run_one, progress=progress,
+                   on_stored=drop_checkpoint)
 
 
 def summarise(records: Iterable[dict]):

@@ -1,0 +1,306 @@
+"""The paper's claims against what a profile's records show: one row per claim and source.
+
+Every row is computed from stored records (and, for Figure 3, from the summary that the
+Figure 3 page wrote beside them): nothing is typed in. A claim without records in a results
+folder is "not measured in this profile".
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+HOLDS = "holds"
+FAILS = "does not hold"
+NOT_MEASURED = "not measured in this profile"
+
+#: Evidence pages (all generated pages sit side by side in book/generated/).
+PAGES = {
+    "fig1": "[Figure 1](fig1_estimators.ipynb)",
+    "table1": "[Table 1](table1.ipynb)",
+    "sweep": "[β sweep](beta_sweep.ipynb)",
+    "fig3": "[Figure 3](fig3_tsne.ipynb)",
+    "plane": "[Information plane](info_plane.ipynb)",
+}
+
+#: AA-MINE's estimate at sigma^2 = 0 must be at least this many times MINE's to count as
+#: "grows without bound while MINE saturates" (a finite sample can never show infinity).
+FIG1_RATIO = 2.0
+
+CLAIMS = [
+    ("fig1_unbounded", "fig1", "AA-MINE grows without bound as σ² → 0 while MINE saturates (Fig. 1)"),
+    ("fig1_monotone", "fig1", "AA-MINE decreases as σ² grows (Fig. 1)"),
+    ("ib_gt_iy", "table1", "Full IB beats I(Y;L) only: the penalty helps (Table 1)"),
+    ("ib_gt_ce", "table1", "Full IB beats cross-entropy (Table 1: on par or slightly better)"),
+    ("sweep_best", "sweep", "Some β > 0 beats β = 0 (penalty helps; β sweep)"),
+    ("fig3", "fig3", "Larger β discretises the first layer: fewer effective points, lower I(X;L₁+ε) (Fig. 3)"),
+    ("plane_beta", "plane", "IB training compresses: the largest β ends with a lower I(X;Lᵢ+ε) in every layer"),
+    (
+        "plane_ce",
+        "plane",
+        "Cross-entropy training has a compression phase: I(X;Lᵢ+ε) falls after its peak "
+        "(Shwartz-Ziv & Tishby; not claimed by this paper)",
+    ),
+]
+
+
+def profile_params(profile: str, stem: str, profiles_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The parameters of notebook ``stem`` in ``profiles/<profile>.yml`` ({} when absent)."""
+    from ibcore import pipeline
+
+    try:
+        prof = pipeline.load_profile(profile, profiles_dir or pipeline.PROFILES_DIR)
+    except pipeline.PipelineError:
+        return {}
+    return prof.get(stem, {})
+
+
+def _row(key: str, source: str, ours: str = "", verdict: str = NOT_MEASURED, note: str = "") -> dict[str, Any]:
+    return {"key": key, "source": source, "ours": ours, "verdict": verdict, "note": note}
+
+
+def _fmt(x: float) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    if math.isinf(x):
+        return "∞"
+    return f"{x:.3g}"
+
+
+def figure1_rows(records: Sequence[dict], source: str) -> list[dict[str, Any]]:
+    """Rows "fig1_unbounded" and "fig1_monotone" from figure1 records."""
+    from ibcore import figure1
+
+    if not records:
+        return [_row("fig1_unbounded", source), _row("fig1_monotone", source)]
+    s = figure1.figure1_summary(figure1.figure1_table(records))
+    rows = []
+    if math.isnan(s["aa_zero"]) or math.isnan(s["mine_zero"]):
+        rows.append(_row("fig1_unbounded", source, note="no σ² = 0 estimate"))
+    else:
+        ratio = s["ratio_zero"]
+        holds = math.isinf(s["aa_zero"]) or (not math.isnan(ratio) and ratio >= FIG1_RATIO)
+        rows.append(
+            _row(
+                "fig1_unbounded",
+                source,
+                f"at σ² = 0: AA-MINE {_fmt(s['aa_zero'])}, MINE {_fmt(s['mine_zero'])} nats (ratio {_fmt(ratio)})",
+                HOLDS if holds else FAILS,
+                f"criterion: ratio ≥ {FIG1_RATIO:g}",
+            )
+        )
+    if s["aa_monotone"] is None:
+        rows.append(_row("fig1_monotone", source))
+    else:
+        rows.append(
+            _row(
+                "fig1_monotone",
+                source,
+                f"AA-MINE {_fmt(s['aa_zero'])} → {_fmt(s['aa_max'])} nats up to σ² = {_fmt(s['sigma2_max'])}",
+                HOLDS if s["aa_monotone"] else FAILS,
+                "monotone over the σ² grid",
+            )
+        )
+    return rows
+
+
+def table1_rows(records: Sequence[dict], source: str, params: dict | None = None) -> list[dict[str, Any]]:
+    """Rows "ib_gt_iy" and "ib_gt_ce", one per data set cell, from Table 1 records (restricted
+    to the configs of ``params``, the profile's table1 entry, when given)."""
+    from ibcore import table1
+    from ibcore.sweep import cell_name, select_records
+
+    if params and params.get("cells"):
+        records = select_records(records, table1.configs_from_params(params))
+    else:
+        records = [r for r in records if not r["config"].get("measure_steps") and not r["config"].get("max_layers")]
+    claims = table1.claims(table1.summarise(records)) if records else []
+    rows = []
+    for key, claim in (("ib_gt_iy", "ib > iy"), ("ib_gt_ce", "ib > ce")):
+        found = [c for c in claims if c["claim"] == claim]
+        if not found:
+            rows.append(_row(key, source))
+        for c in found:
+            spread = math.hypot(c["std_a"], c["std_b"]) if c["std_a"] == c["std_a"] and c["std_b"] == c["std_b"] else math.nan
+            note = "" if math.isnan(spread) else ("within seed spread: on par" if abs(c["difference"]) <= spread else "beyond seed spread")
+            rows.append(
+                _row(
+                    key,
+                    source,
+                    f"{cell_name(c['dataset'], c['fraction'])}: {c['difference']:+.2f} points"
+                    + ("" if math.isnan(spread) else f" (spread ± {spread:.2f})"),
+                    HOLDS if c["ours"] else FAILS,
+                    note,
+                )
+            )
+    return rows
+
+
+def sweep_rows(records: Sequence[dict], source: str, params: dict | None = None) -> list[dict[str, Any]]:
+    """Row "sweep_best" per cell: the best beta > 0 against beta = 0."""
+    from ibcore import sweep, table1
+
+    if params and params.get("cells"):
+        records = sweep.select_records(records, table1.configs_from_params(params))
+    else:
+        records = []
+    table = sweep.sweep_table(records)
+    rows = []
+    for (d, f), cell in table.groupby(["dataset", "fraction"], sort=False) if len(table) else []:
+        zero, pos = cell[cell["beta"] == 0], cell[cell["beta"] > 0]
+        if zero.empty or pos.empty:
+            continue
+        best = pos.loc[pos["acc_mean"].idxmax()]
+        diff = float(best["acc_mean"] - zero.iloc[0]["acc_mean"])
+        rows.append(
+            _row(
+                "sweep_best",
+                source,
+                f"{sweep.cell_name(d, f)}: best β = {best['beta']:g}, {diff:+.2f} points vs β = 0",
+                HOLDS if diff > 0 else FAILS,
+                f"{int(cell['n'].min())} seed(s) per β",
+            )
+        )
+    return rows or [_row("sweep_best", source)]
+
+
+def fig3_rows(summary: dict | None, source: str) -> list[dict[str, Any]]:
+    """Row "fig3" from the summary written by the Figure 3 page."""
+    verdict = (summary or {}).get("verdict") or {}
+    if not verdict:
+        return [_row("fig3", source)]
+    from ibcore.representation import SHORT
+
+    parts = [
+        f"{SHORT.get(name, name)}: {m['large']:.3g} (β = {verdict['beta_large']:g}) vs {m['small']:.3g} (β = {verdict['beta_small']:g})"
+        for name, m in verdict["measures"].items()
+    ]
+    failing = [SHORT.get(name, name) for name, m in verdict["measures"].items() if not m["lower"]]
+    return [
+        _row(
+            "fig3",
+            source,
+            "; ".join(parts),
+            HOLDS if verdict["all_lower"] else FAILS,
+            ("not lower: " + ", ".join(failing)) if failing else "lower on every measure",
+        )
+    ]
+
+
+def infoplane_rows(records: Sequence[dict], source: str, sweep_params: dict | None, plane_params: dict | None):
+    """Rows "plane_beta" (IB sweep records) and "plane_ce" (cross-entropy with measure_steps)."""
+    from ibcore import infoplane, table1
+    from ibcore.sweep import cell_name, select_records
+
+    chosen = []
+    if sweep_params and sweep_params.get("cells"):
+        chosen += select_records(records, table1.configs_from_params(sweep_params))
+    if plane_params and plane_params.get("cells") and plane_params.get("measure_steps"):
+        chosen += select_records(records, table1.configs_from_params(plane_params))
+    table = infoplane.compression_table(infoplane.mean_trajectories(infoplane.trajectories(chosen)))
+    rows = []
+    by_cell: dict[tuple, list] = {}
+    for c in infoplane.beta_compression(table):
+        by_cell.setdefault((c["dataset"], c["fraction"]), []).append(c)
+    for (d, f), cs in by_cell.items():
+        lowered = [c["layer"] for c in cs if c["lower"]]
+        values = ", ".join(f"L{c['layer']} {c['I_x_large']:.3g} vs {c['I_x_small']:.3g}" for c in cs)
+        rows.append(
+            _row(
+                "plane_beta",
+                source,
+                f"{cell_name(d, f)}, β = {cs[0]['beta_large']:g} vs {cs[0]['beta_small']:g}: {values} nats",
+                HOLDS if len(lowered) == len(cs) else FAILS,
+                f"lower in {len(lowered)} of {len(cs)} layers",
+            )
+        )
+    if not by_cell:
+        rows.append(_row("plane_beta", source))
+    ce_cells: dict[tuple, list] = {}
+    for c in infoplane.ce_compression(table):
+        ce_cells.setdefault((c["dataset"], c["fraction"]), []).append(c)
+    for (d, f), cs in ce_cells.items():
+        n = sum(c["compressed"] for c in cs)
+        rows.append(
+            _row(
+                "plane_ce",
+                source,
+                f"{cell_name(d, f)}: fall after the peak "
+                + ", ".join(f"L{c['layer']} {100 * c['drop']:.0f} %" for c in cs),
+                HOLDS if n == len(cs) else FAILS,
+                f"a fall > {100 * infoplane.CE_DROP:.0f} % in {n} of {len(cs)} layers",
+            )
+        )
+    if not ce_cells:
+        rows.append(_row("plane_ce", source))
+    return rows
+
+
+def claims_for(results_dir: str | os.PathLike, profile: str, source: str | None = None) -> list[dict[str, Any]]:
+    """Every claim row computed from the records under ``results_dir`` of profile ``profile``
+    (whose yml entries say which configs belong to which page)."""
+    from ibcore import representation, table1
+    from ibcore.results import load_records
+
+    results_dir = Path(results_dir)
+    source = source or profile
+    t1 = load_records(results_dir, table1.KIND)
+    rows = figure1_rows(load_records(results_dir, "figure1"), source)
+    rows += table1_rows(t1, source, profile_params(profile, "table1"))
+    rows += sweep_rows(t1, source, profile_params(profile, "beta_sweep"))
+    rows += fig3_rows(representation.read_summary(results_dir), source)
+    rows += infoplane_rows(t1, source, profile_params(profile, "beta_sweep"), profile_params(profile, "info_plane"))
+    return rows
+
+
+def claims_table(rows: Sequence[dict[str, Any]]):
+    """pandas DataFrame, one row per (claim, source) in the order of :data:`CLAIMS`, with the
+    claim text and its evidence link."""
+    import pandas as pd
+
+    order = {key: k for k, (key, _, _) in enumerate(CLAIMS)}
+    text = {key: (claim, PAGES[page]) for key, page, claim in CLAIMS}
+    frame = pd.DataFrame(list(rows), columns=["key", "source", "ours", "verdict", "note"])
+    frame["claim"] = frame["key"].map(lambda k: text[k][0])
+    frame["evidence"] = frame["key"].map(lambda k: text[k][1])
+    frame["order"] = frame["key"].map(order)
+    frame = frame.sort_values(["order"], kind="stable").drop(columns="order").reset_index(drop=True)
+    return frame[["key", "claim", "source", "ours", "verdict", "note", "evidence"]]
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(frame) -> str:
+    """A Markdown pipe table of :func:`claims_table` (claim text shown once per claim)."""
+    header = "| claim | evidence | profile | our numbers | verdict | note |\n|---|---|---|---|---|---|"
+    lines, last = [header], None
+    for _, r in frame.iterrows():
+        first = r["key"] != last
+        last = r["key"]
+        verdict = f"**{r['verdict']}**" if r["verdict"] != NOT_MEASURED else r["verdict"]
+        lines.append(
+            "| "
+            + " | ".join(
+                _cell(v)
+                for v in (
+                    r["claim"] if first else "",
+                    r["evidence"] if first else "",
+                    r["source"],
+                    r["ours"],
+                    verdict,
+                    r["note"],
+                )
+            )
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def verdict_counts(frame) -> dict[str, int]:
+    """Number of rows with each verdict."""
+    return {v: int((frame["verdict"] == v).sum()) for v in (HOLDS, FAILS, NOT_MEASURED)}

@@ -1,0 +1,321 @@
+"""ibcore.training and the checks before work starts: frozen layers, a probe on frozen features,
+determinism, resumption from a checkpoint, NaN estimates, bad parameters."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import pytest
+import torch
+
+import ibcore.critics
+import ibcore.table1
+import ibcore.training
+from ibcore.config import TrainConfig
+from ibcore.estimators import EstimationError
+from ibcore.runtime import resolve_device
+from ibcore.training import make_model, probe_accuracies, train
+
+CPU = torch.device("cpu")
+
+
+class Interrupted(Exception):
+    """Stands for a kill of the process."""
+
+
+def weights(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def without_timings(curves: dict) -> dict:
+    """The curves without wall-clock seconds (the IB trainer keeps each layer's in its curve)."""
+    curves = copy.deepcopy(curves)
+    for record in curves.get("layers", []):
+        record.pop("seconds", None)
+    return curves
+
+
+def interrupt_after_save(monkeypatch, n: int) -> dict:
+    """Let the trainers' checkpointer write ``n`` checkpoints, then raise ``Interrupted``."""
+    real = ibcore.training.Checkpointer.save
+    count = {"saves": 0}
+
+    def save(self, state):
+        real(self, state)
+        if self.path is not None:
+            count["saves"] += 1
+            if count["saves"] == n:
+                raise Interrupted(f"killed after checkpoint {n}")
+
+    monkeypatch.setattr(ibcore.training.Checkpointer, "save", save)
+    return count
+
+
+# -- layer-wise training -------------------------------------------------------------------
+
+
+def test_layer_is_frozen_while_the_next_trains(mnist_small, tiny_config):
+    """Train the first k layers for k = 1, 2, 3 with one seed: layer i is the same after k = i
+    as after the whole run, although every layer did change from its initial value."""
+    init = [weights(b) for b in make_model(tiny_config(), mnist_small).blocks]
+    runs = {
+        k: train(tiny_config(beta=1e-3, max_layers=k), mnist_small, CPU, progress=False)["model"]
+        for k in (1, 2, 0)
+    }
+    full = runs[0]
+    for i in range(3):
+        assert not same_weights(weights(full.blocks[i]), init[i]), f"layer {i + 1} never trained"
+    assert same_weights(weights(runs[1].blocks[0]), weights(full.blocks[0]))
+    assert same_weights(weights(runs[2].blocks[0]), weights(full.blocks[0]))
+    assert same_weights(weights(runs[2].blocks[1]), weights(full.blocks[1]))
+    # layers after max_layers stay at their initial values
+    assert same_weights(weights(runs[1].blocks[1]), init[1])
+    assert same_weights(weights(runs[1].blocks[2]), init[2])
+    assert same_weights(weights(runs[2].blocks[2]), init[2])
+
+
+def test_layer_checkpoints_show_earlier_layers_frozen(mnist_small, tiny_config, monkeypatch, tmp_path):
+    """Every checkpoint written while layer i trains holds layers 1..i-1 as they ended."""
+    saved: list[dict] = []
+    real = ibcore.training.Checkpointer.save
+
+    def save(self, state):
+        saved.append({"layer": state["layer"], "step": state["step"], "model": copy.deepcopy(state["model"])})
+        real(self, state)
+
+    monkeypatch.setattr(ibcore.training.Checkpointer, "save", save)
+    out = train(tiny_config(), mnist_small, CPU, checkpoint=tmp_path / "run.ckpt.pt", progress=False)
+    final = out["model"].state_dict()
+    assert {s["layer"] for s in saved} >= {1, 2, 3}
+    for s in saved:
+        # layers strictly before the one in training (at step 0, "layer" is the next one)
+        earlier = [k for k in final if int(k.split(".")[1]) < s["layer"] - 1]
+        assert len(earlier) == 2 * (s["layer"] - 1)  # a weight and a bias a layer
+        for key in earlier:
+            assert torch.equal(s["model"][key], final[key]), (s["layer"], s["step"], key)
+
+
+def test_probe_reads_frozen_features(mnist_small, tiny_config):
+    net = make_model(tiny_config(), mnist_small).prefix(2)
+    before = weights(net)
+    assert all(p.requires_grad for p in net.parameters())
+    train_acc, test_acc = probe_accuracies(net, mnist_small, 5, 1e-2, torch.Generator().manual_seed(0))
+    assert 0 <= train_acc <= 1 and 0 <= test_acc <= 1
+    assert same_weights(weights(net), before)
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_trainer_probes_see_only_frozen_features(mnist_small, tiny_config, monkeypatch):
+    """In the IB trainer, every probe (checkpoint and final) leaves the net and its gradients as
+    they were and trains on features without autograd history equal to the net's output; at the
+    final probe no parameter of the net requires a gradient."""
+    real_probe = ibcore.training.probe_accuracies
+    real_linear = ibcore.training.train_linear_probe
+    calls = []
+
+    def linear(train_features, *args, **kwargs):
+        calls[-1]["features"] = train_features
+        return real_linear(train_features, *args, **kwargs)
+
+    def probe(net, data, steps, lr, gen):
+        params = list(net.parameters())
+        before = weights(net)
+        grads = [None if p.grad is None else p.grad.clone() for p in params]
+        calls.append({"steps": steps, "requires_grad": [p.requires_grad for p in params]})
+        out = real_probe(net, data, steps, lr, gen)
+        assert same_weights(weights(net), before), "the probe changed the net"
+        for p, g in zip(params, grads, strict=True):
+            assert (p.grad is None and g is None) or torch.equal(p.grad, g), "the probe touched a gradient"
+        with torch.no_grad():
+            want = net(data.x_train).flatten(1)
+        assert not calls[-1]["features"].requires_grad
+        torch.testing.assert_close(calls[-1]["features"], want)
+        return out
+
+    monkeypatch.setattr(ibcore.training, "probe_accuracies", probe)
+    monkeypatch.setattr(ibcore.training, "train_linear_probe", linear)
+    train(tiny_config(probe_steps=5, checkpoint_probe_steps=2), mnist_small, CPU, progress=False)
+    assert [c["steps"] for c in calls] == [2, 2] * 3 + [5]
+    assert not any(calls[-1]["requires_grad"])
+
+
+# -- determinism ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["ib", "ce"])
+def test_same_seed_same_record_other_seed_differs(mnist_small, tiny_config, method):
+    runs = [
+        train(tiny_config(method=method, beta=0.0 if method == "ce" else 1e-3, seed=s), mnist_small, CPU,
+              progress=False)
+        for s in (0, 0, 1)
+    ]  # fmt: skip
+    a, b, c = runs
+    assert a["metrics"] == b["metrics"]
+    assert without_timings(a["curves"]) == without_timings(b["curves"])
+    assert same_weights(weights(a["model"]), weights(b["model"]))
+    assert a["metrics"] != c["metrics"]
+    assert not same_weights(weights(a["model"]), weights(c["model"]))
+
+
+# -- resumption ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "interrupt_at"),
+    [("ib", 1), ("ib", 3), ("ib", 5), ("ce", 1), ("ce-measured", 1)],
+    ids=["ib-mid-layer-1", "ib-end-of-layer-1", "ib-mid-layer-2", "ce-mid-run", "ce-measured-mid-run"],
+)
+def test_interrupted_run_resumes_to_the_same_result(
+    mnist_small, tiny_config, monkeypatch, tmp_path, method, interrupt_at
+):
+    """IB: each layer writes a checkpoint at steps 2 and 4 and one at its end; CE (12 steps,
+    2 checkpoints) at steps 6 and 12, "ce-measured" also measuring the information plane there.
+
+    The statistics networks and probes made after the restart must be initialised as they
+    would have been without it."""
+    config = {
+        "ib": tiny_config(beta=1e-3),
+        "ce": tiny_config(method="ce", beta=0.0, steps=12),
+        "ce-measured": tiny_config(method="ce", beta=0.0, steps=12, measure_steps=2),
+    }[method]
+    whole = train(config, mnist_small, CPU, progress=False)
+    ckpt = tmp_path / "run.ckpt.pt"
+    with monkeypatch.context() as m:
+        interrupt_after_save(m, interrupt_at)
+        with pytest.raises(Interrupted):
+            train(config, mnist_small, CPU, checkpoint=ckpt, progress=False)
+    assert ckpt.is_file()
+    resumed = train(config, mnist_small, CPU, checkpoint=ckpt, progress=False)
+    assert resumed["metrics"] == whole["metrics"]
+    assert without_timings(resumed["curves"]) == without_timings(whole["curves"])
+    assert same_weights(weights(resumed["model"]), weights(whole["model"]))
+
+
+# -- NaN estimates -------------------------------------------------------------------------
+
+
+def nan_critic_x(monkeypatch):
+    real = ibcore.critics.TiedMixtureCritic.scores_from_features
+
+    def scores(self, h, z, perm):
+        joint, marginal = real(self, h, z, perm)
+        return joint * math.nan, marginal * math.nan
+
+    monkeypatch.setattr(ibcore.critics.TiedMixtureCritic, "scores_from_features", scores)
+
+
+def test_nan_estimate_raises_estimation_error(mnist_small, tiny_config, monkeypatch):
+    nan_critic_x(monkeypatch)
+    with pytest.raises(EstimationError) as err:
+        train(tiny_config(beta=0.0), mnist_small, CPU, progress=False)
+    msg = str(err.value)
+    assert "I(X;L_1+eps)" in msg and "NaN" in msg and "layer 1" in msg
+    assert "Lower lr" in msg  # says what to do
+
+
+def test_nan_estimate_keeps_stored_records(mnist_small, tiny_config, cached_loads, monkeypatch, tmp_path):
+    good, bad = tiny_config(), tiny_config(seed=1)
+    (first,) = ibcore.table1.run_configs([good], tmp_path, device="cpu", progress=False)
+    nan_critic_x(monkeypatch)
+    with pytest.raises(EstimationError):
+        ibcore.table1.run_configs([good, bad], tmp_path, device="cpu", progress=False)
+    files = sorted((tmp_path / "table1").glob("*.json"))
+    assert len(files) == 1
+    monkeypatch.undo()
+    monkeypatch.setattr(ibcore.table1, "train", _no_training)
+    (again,) = ibcore.table1.run_configs([good], tmp_path, device="cpu", progress=False)
+    assert again == first
+
+
+def _no_training(*args, **kwargs):
+    raise AssertionError("training started")
+
+
+# -- parameters checked before work starts -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"dataset": "svhn"}, "dataset"),
+        ({"method": "sgd"}, "method"),
+        ({"fraction": 0.0}, "fraction"),
+        ({"fraction": 1.01}, "fraction"),
+        ({"fraction": -1}, "fraction"),
+        ({"beta": -0.1}, "beta"),
+        ({"beta": math.nan}, "beta"),
+        ({"beta": math.inf}, "beta"),
+        ({"sigma": -1.0}, "sigma"),
+        ({"sigma": math.nan}, "sigma"),
+        ({"steps": 0}, "steps"),
+        ({"steps": -5}, "steps"),
+        ({"steps": 2.5}, "steps"),
+        ({"probe_steps": 0}, "probe_steps"),
+        ({"batch_size": 1}, "batch_size"),
+        ({"lr": 0.0}, "lr"),
+        ({"seed": -1}, "seed"),
+        ({"max_layers": -1}, "max_layers"),
+        ({"widths": (100, 10)}, "widths"),
+    ],
+)
+def test_bad_config_names_the_parameter(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        TrainConfig(**kwargs)
+
+
+def test_unknown_config_key():
+    with pytest.raises(ValueError, match="betta"):
+        TrainConfig.from_dict({"dataset": "mnist", "betta": 0.1})
+
+
+def test_config_round_trip():
+    c = TrainConfig(dataset="mnist", fraction=0.01, beta=1e-3, widths=[784, 32, 10])
+    assert TrainConfig.from_dict(c.to_dict()) == c
+    assert c.widths == (784, 32, 10)
+
+
+@pytest.mark.parametrize("name", ["cuda", "cuda:7", "tpu", "gpu", "", None, 3])
+def test_device_that_is_not_there(name):
+    if torch.cuda.is_available() and name == "cuda":
+        pytest.skip("a GPU is present")
+    with pytest.raises(ValueError, match="device"):
+        resolve_device(name)
+
+
+def test_cpu_device():
+    assert resolve_device("cpu") == CPU
+    assert resolve_device(CPU) == CPU
+    assert resolve_device("auto").type in {"cpu", "cuda"}
+
+
+def test_run_configs_on_missing_device_fails_before_loading(tiny_config, monkeypatch, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    monkeypatch.setattr(ibcore.table1, "load_dataset", _no_loading)
+    monkeypatch.setattr(ibcore.table1, "train", _no_training)
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match="device"):
+        ibcore.table1.run_configs([tiny_config()], tmp_path, device="cuda", progress=False)
+    assert time.perf_counter() - t0 < 1.0
+    assert not (tmp_path / "table1").exists()
+
+
+def _no_loading(*args, **kwargs):
+    raise AssertionError("data loaded before the device was checked")
+
+
+def test_config_and_data_must_match(mnist_small, tiny_config):
+    config = TrainConfig(dataset="cifar10", fraction=0.01, steps=1, probe_steps=1)
+    with pytest.raises(ValueError, match="cifar10"):
+        train(config, mnist_small, CPU, progress=False)
+
+
+def test_too_many_layers(mnist_small, tiny_config):
+    with pytest.raises(ValueError, match="max_layers"):
+        train(tiny_config(max_layers=4), mnist_small, CPU, progress=False)
