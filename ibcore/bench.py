@@ -58,7 +58,8 @@ from ibcore.training import (
 )
 
 KIND = "bench"
-VERSION = 1
+#: 2: IB / CE ratios are medians of ratios to a CE timing taken right before (1: ratio of medians).
+VERSION = 2
 PROFILES = ("tiny", "default", "paper")
 TIMINGS_NAME = "pipeline_timings.json"
 #: Table 1's batch size and full-IB beta; beta = 0 is the "I(Y;L_i) only" row.
@@ -216,41 +217,56 @@ def bench_training(
     n: int,
     log: Callable[[str], None],
 ) -> list[dict[str, Any]]:
-    """Rows: the CE iteration and the IB iteration of every layer, per net and beta."""
+    """Rows: the CE iteration and the IB iteration of every layer, per net and beta.
+
+    In every round each IB case is timed right after a CE timing of the same net, and its
+    ratio to that CE time is kept: on a shared machine the load changes between rounds more
+    than between two adjacent timings, so the median of these paired ratios is steadier than
+    the ratio of the two medians. The CE row holds all CE timings.
+    """
     rows: list[dict[str, Any]] = []
     for name in nets:
-        cases: list[tuple[str, float | None, int | None, Callable[[], None]]] = [
-            ("ce", None, None, _ce_iteration(name, device, n, seed=0))
-        ]
+        ce_fn = _ce_iteration(name, device, n, seed=0)
+        cases: list[tuple[float, int, Callable[[], None]]] = []
         for beta in BETAS:
             for layer, fn in enumerate(_ib_iterations(name, beta, device, n, seed=0), 1):
-                cases.append(("ib", beta, layer, fn))
+                cases.append((beta, layer, fn))
+        ce_times: list[float] = []
+        ce_memory: dict[str, float] = {}
         times: list[list[float]] = [[] for _ in cases]
+        ratios: list[list[float]] = [[] for _ in cases]
         memory: list[dict[str, float]] = [{} for _ in cases]
         for r in range(rounds):
-            for k, (step, beta, layer, fn) in enumerate(cases):
+            for k, (beta, layer, fn) in enumerate(cases):
+                with Section(device) as sec:
+                    ce_times.append(time_call(ce_fn, min_run_time))
+                ce_memory = {key: max(v, ce_memory.get(key, 0.0)) for key, v in sec.memory.items()}
                 with Section(device) as sec:
                     times[k].append(time_call(fn, min_run_time))
                 memory[k] = {key: max(v, memory[k].get(key, 0.0)) for key, v in sec.memory.items()}
-                what = "ce" if step == "ce" else f"ib beta={beta:g} layer {layer}"
-                log(f"[bench] {name} {what} round {r + 1}/{rounds}: {1e3 * times[k][-1]:.2f} ms")
-        ce_median = _median_iqr(times[0])[0]
-        for (step, beta, layer, _), t, mem in zip(cases, times, memory, strict=True):
+                ratios[k].append(times[k][-1] / ce_times[-1])
+                log(
+                    f"[bench] {name} ib beta={beta:g} layer {layer} round {r + 1}/{rounds}: "
+                    f"{1e3 * times[k][-1]:.2f} ms, CE {1e3 * ce_times[-1]:.2f} ms"
+                )
+        median, iqr = _median_iqr(ce_times)
+        common = {"net": name, "batch_size": BATCH_SIZE}
+        rows.append(
+            {
+                **common, "step": "ce", "beta": None, "layer": None, "median_s": median, "iqr_s": iqr,
+                "rounds_s": ce_times, "ratio_to_ce": 1.0, "ratio_iqr": 0.0, **ce_memory,
+            }
+        )  # fmt: skip
+        for (beta, layer, _), t, q, mem in zip(cases, times, ratios, memory, strict=True):
             median, iqr = _median_iqr(t)
+            ratio, ratio_iqr = _median_iqr(q)
             rows.append(
                 {
-                    "net": name,
-                    "step": step,
-                    "beta": beta,
-                    "layer": layer,
-                    "batch_size": BATCH_SIZE,
-                    "median_s": median,
-                    "iqr_s": iqr,
-                    "rounds_s": t,
-                    "ratio_to_ce": median / ce_median,
-                    **mem,
+                    **common, "step": "ib", "beta": beta, "layer": layer, "median_s": median,
+                    "iqr_s": iqr, "rounds_s": t, "ratio_to_ce": ratio, "ratio_iqr": ratio_iqr,
+                    "ratios": q, **mem,
                 }
-            )
+            )  # fmt: skip
     return rows
 
 
@@ -359,17 +375,31 @@ def run_benchmark(
     unknown = set(nets) - set(NETS)
     if unknown:
         raise ValueError(f"unknown net(s) {sorted(unknown)}; choose from {list(NETS)}")
+    if threads is not None and not (isinstance(threads, int) and threads > 0):
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    previous_threads = torch.get_num_threads()
     if threads is not None:
-        if not (isinstance(threads, int) and threads > 0):
-            raise ValueError(f"threads must be a positive integer, got {threads!r}")
         torch.set_num_threads(threads)
+    try:
+        return _measure(device, quick, nets, results_root, log)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _measure(
+    device: torch.device,
+    quick: bool,
+    nets: Sequence[str],
+    results_root: str | os.PathLike,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     settings = {
         "quick": quick,
         "batch_size": BATCH_SIZE,
         "betas": list(BETAS),
         "sigma": SIGMA,
-        "rounds": 1 if quick else 3,
-        "min_run_time_s": 0.01 if quick else 0.5,
+        "rounds": 1 if quick else 5,
+        "min_run_time_s": 0.01 if quick else 0.3,
         "resident_samples": 512 if quick else 2048,
         "estimator_steps": [5, 15] if quick else [50, 250],
         "estimator_rounds": 1 if quick else 3,
@@ -420,15 +450,16 @@ def markdown_report(record: dict[str, Any]) -> str:
         + (" (quick)" if record["settings"]["quick"] else "")
         + ".",
         "",
-        "| net | step | beta | layer | ms / iteration (median) | IQR (ms) | x CE step | peak RSS (MiB) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| net | step | beta | layer | ms / iteration (median) | IQR (ms) | x CE step (paired median) "
+        "| IQR | peak RSS (MiB) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in record["training_steps"]:
         beta = "" if r["beta"] is None else f"{r['beta']:g}"
         lines.append(
             f"| {r['net']} | {r['step']} | {beta} | "
             f"{r['layer'] or ''} | {_fmt(1e3 * r['median_s'])} | {_fmt(1e3 * r['iqr_s'])} | "
-            f"{_fmt(r['ratio_to_ce'])} | {_fmt(r.get('peak_rss_mib'), 0)} |"
+            f"{_fmt(r['ratio_to_ce'])} | {_fmt(r.get('ratio_iqr'))} | {_fmt(r.get('peak_rss_mib'), 0)} |"
         )
     lines += [
         "",
@@ -458,6 +489,128 @@ def write_record(record: dict[str, Any], out: str | os.PathLike, name: str) -> P
     for p in (path, folder / f"{name}.md"):
         os.chmod(p, 0o644)
     return path
+
+
+# -- reading records back (the book page) ---------------------------------------------------
+
+
+def read_records(folder: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """The benchmark records ``<folder>/<name>.json``, by name, oldest first."""
+    folder = project_path(folder)
+    out: dict[str, dict[str, Any]] = {}
+    if not folder.is_dir():
+        return out
+    found = []
+    for path in folder.glob("*.json"):
+        try:
+            record = json.loads(path.read_text(encoding="utf8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and record.get("kind") == KIND:
+            found.append((record.get("date", ""), path.stem, record))
+    for _, name, record in sorted(found):
+        out[name] = record
+    return out
+
+
+def training_frame(record: dict[str, Any]):
+    """One row per net and layer: CE and IB milliseconds per iteration and their ratios."""
+    import pandas as pd
+
+    rows = record["training_steps"]
+    ce = {r["net"]: r for r in rows if r["step"] == "ce"}
+    out = []
+    for r in rows:
+        if r["step"] != "ib":
+            continue
+        out.append(
+            {
+                "net": r["net"],
+                "layer": r["layer"],
+                "beta": r["beta"],
+                "CE ms": 1e3 * ce[r["net"]]["median_s"],
+                "IB ms": 1e3 * r["median_s"],
+                "IB / CE": r["ratio_to_ce"],
+            }
+        )
+    frame = pd.DataFrame(out)
+    if frame.empty:
+        return frame
+    wide = frame.pivot_table(index=["net", "layer"], columns="beta", values=["IB ms", "IB / CE"], sort=False)
+    wide.columns = [f"{what} (beta={beta:g})" for what, beta in wide.columns]
+    wide.insert(0, "CE ms", frame.groupby(["net", "layer"], sort=False)["CE ms"].first())
+    return wide.reset_index()
+
+
+def estimator_frame(record: dict[str, Any]):
+    import pandas as pd
+
+    return pd.DataFrame(
+        [
+            {
+                "estimator": {"mine": "MINE", "aamine": "AA-MINE"}[r["estimator"]],
+                "batch": r["batch_size"],
+                "steps / s": r["steps_per_s"],
+                "IQR": r["iqr_steps_per_s"],
+            }
+            for r in record["estimators"]
+        ]
+    )
+
+
+def pipeline_frame(pipeline: dict[str, Any]):
+    """One row per profile and notebook (and the whole job), wall seconds."""
+    import pandas as pd
+
+    rows = []
+    for profile, p in pipeline.items():
+        for stem, e in p["notebooks"].items():
+            rows.append(
+                {"profile": profile, "notebook": stem, "seconds": e["seconds"], "status": e["status"]}
+            )
+        rows.append(
+            {"profile": profile, "notebook": "(whole job)", "seconds": p["total_s"], "status": p["status"]}
+        )
+    return pd.DataFrame(rows, columns=["profile", "notebook", "seconds", "status"])
+
+
+def speedups(before: dict[str, Any], after: dict[str, Any]):
+    """Per training iteration and estimator: before / after time (> 1 is faster after)."""
+    import pandas as pd
+
+    def key(r: dict[str, Any]) -> tuple:
+        return (r["net"], r["step"], r["beta"], r["layer"])
+
+    old = {key(r): r for r in before["training_steps"]}
+    rows = []
+    for r in after["training_steps"]:
+        b = old.get(key(r))
+        if b is None:
+            continue
+        rows.append(
+            {
+                "what": f"{r['net']} "
+                + ("CE" if r["step"] == "ce" else f"IB beta={r['beta']:g} layer {r['layer']}"),
+                "before ms": 1e3 * b["median_s"],
+                "after ms": 1e3 * r["median_s"],
+                "speed-up": b["median_s"] / r["median_s"],
+                "x CE before": b["ratio_to_ce"],
+                "x CE after": r["ratio_to_ce"],
+            }
+        )
+    est = {(r["estimator"], r["batch_size"]): r for r in before["estimators"]}
+    for r in after["estimators"]:
+        b = est.get((r["estimator"], r["batch_size"]))
+        if b is not None:
+            rows.append(
+                {
+                    "what": f"{r['estimator']} batch {r['batch_size']} (steps/s)",
+                    "before ms": 1e3 / b["steps_per_s"],
+                    "after ms": 1e3 / r["steps_per_s"],
+                    "speed-up": r["steps_per_s"] / b["steps_per_s"],
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -36,8 +36,16 @@ CLAIMS = [
     ("ib_gt_iy", "table1", "Full IB beats I(Y;L) only: the penalty helps (Table 1)"),
     ("ib_gt_ce", "table1", "Full IB beats cross-entropy (Table 1: on par or slightly better)"),
     ("sweep_best", "sweep", "Some β > 0 beats β = 0 (penalty helps; β sweep)"),
-    ("fig3", "fig3", "Larger β discretises the first layer: fewer effective points, lower I(X;L₁+ε) (Fig. 3)"),
-    ("plane_beta", "plane", "IB training compresses: the largest β ends with a lower I(X;Lᵢ+ε) in every layer"),
+    (
+        "fig3",
+        "fig3",
+        "Larger β discretises the first layer: fewer effective points, lower I(X;L₁+ε) (Fig. 3)",
+    ),
+    (
+        "plane_beta",
+        "plane",
+        "IB training compresses: the largest β ends with a lower I(X;Lᵢ+ε) in every layer",
+    ),
     (
         "plane_ce",
         "plane",
@@ -58,7 +66,9 @@ def profile_params(profile: str, stem: str, profiles_dir: str | os.PathLike | No
     return prof.get(stem, {})
 
 
-def _row(key: str, source: str, ours: str = "", verdict: str = NOT_MEASURED, note: str = "") -> dict[str, Any]:
+def _row(
+    key: str, source: str, ours: str = "", verdict: str = NOT_MEASURED, note: str = ""
+) -> dict[str, Any]:
     return {"key": key, "source": source, "ours": ours, "verdict": verdict, "note": note}
 
 
@@ -87,7 +97,8 @@ def figure1_rows(records: Sequence[dict], source: str) -> list[dict[str, Any]]:
             _row(
                 "fig1_unbounded",
                 source,
-                f"at σ² = 0: AA-MINE {_fmt(s['aa_zero'])}, MINE {_fmt(s['mine_zero'])} nats (ratio {_fmt(ratio)})",
+                f"at σ² = 0: AA-MINE {_fmt(s['aa_zero'])}, MINE {_fmt(s['mine_zero'])} nats "
+                f"(ratio {_fmt(ratio)})",
                 HOLDS if holds else FAILS,
                 f"criterion: ratio ≥ {FIG1_RATIO:g}",
             )
@@ -116,7 +127,9 @@ def table1_rows(records: Sequence[dict], source: str, params: dict | None = None
     if params and params.get("cells"):
         records = select_records(records, table1.configs_from_params(params))
     else:
-        records = [r for r in records if not r["config"].get("measure_steps") and not r["config"].get("max_layers")]
+        records = [
+            r for r in records if not r["config"].get("measure_steps") and not r["config"].get("max_layers")
+        ]
     claims = table1.claims(table1.summarise(records)) if records else []
     rows = []
     for key, claim in (("ib_gt_iy", "ib > iy"), ("ib_gt_ce", "ib > ce")):
@@ -124,8 +137,18 @@ def table1_rows(records: Sequence[dict], source: str, params: dict | None = None
         if not found:
             rows.append(_row(key, source))
         for c in found:
-            spread = math.hypot(c["std_a"], c["std_b"]) if c["std_a"] == c["std_a"] and c["std_b"] == c["std_b"] else math.nan
-            note = "" if math.isnan(spread) else ("within seed spread: on par" if abs(c["difference"]) <= spread else "beyond seed spread")
+            spread = (
+                math.hypot(c["std_a"], c["std_b"])
+                if c["std_a"] == c["std_a"] and c["std_b"] == c["std_b"]
+                else math.nan
+            )
+            note = (
+                "1 seed: no spread"
+                if math.isnan(spread)
+                else (
+                    "within seed spread: on par" if abs(c["difference"]) <= spread else "beyond seed spread"
+                )
+            )
             rows.append(
                 _row(
                     key,
@@ -174,8 +197,9 @@ def fig3_rows(summary: dict | None, source: str) -> list[dict[str, Any]]:
         return [_row("fig3", source)]
     from ibcore.representation import SHORT
 
+    bl, bs = verdict["beta_large"], verdict["beta_small"]
     parts = [
-        f"{SHORT.get(name, name)}: {m['large']:.3g} (β = {verdict['beta_large']:g}) vs {m['small']:.3g} (β = {verdict['beta_small']:g})"
+        f"{SHORT.get(name, name)}: {m['large']:.3g} (β = {bl:g}) vs {m['small']:.3g} (β = {bs:g})"
         for name, m in verdict["measures"].items()
     ]
     failing = [SHORT.get(name, name) for name, m in verdict["measures"].items() if not m["lower"]]
@@ -190,7 +214,9 @@ def fig3_rows(summary: dict | None, source: str) -> list[dict[str, Any]]:
     ]
 
 
-def infoplane_rows(records: Sequence[dict], source: str, sweep_params: dict | None, plane_params: dict | None):
+def infoplane_rows(
+    records: Sequence[dict], source: str, sweep_params: dict | None, plane_params: dict | None
+):
     """Rows "plane_beta" (IB sweep records) and "plane_ce" (cross-entropy with measure_steps)."""
     from ibcore import infoplane, table1
     from ibcore.sweep import cell_name, select_records
@@ -239,7 +265,9 @@ def infoplane_rows(records: Sequence[dict], source: str, sweep_params: dict | No
     return rows
 
 
-def claims_for(results_dir: str | os.PathLike, profile: str, source: str | None = None) -> list[dict[str, Any]]:
+def claims_for(
+    results_dir: str | os.PathLike, profile: str, source: str | None = None
+) -> list[dict[str, Any]]:
     """Every claim row computed from the records under ``results_dir`` of profile ``profile``
     (whose yml entries say which configs belong to which page)."""
     from ibcore import representation, table1
@@ -252,7 +280,9 @@ def claims_for(results_dir: str | os.PathLike, profile: str, source: str | None 
     rows += table1_rows(t1, source, profile_params(profile, "table1"))
     rows += sweep_rows(t1, source, profile_params(profile, "beta_sweep"))
     rows += fig3_rows(representation.read_summary(results_dir), source)
-    rows += infoplane_rows(t1, source, profile_params(profile, "beta_sweep"), profile_params(profile, "info_plane"))
+    rows += infoplane_rows(
+        t1, source, profile_params(profile, "beta_sweep"), profile_params(profile, "info_plane")
+    )
     return rows
 
 

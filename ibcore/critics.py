@@ -199,8 +199,9 @@ class TiedMixtureCritic(nn.Module):
     T(x_k, z) = -a ||h_k - z||^2 - log mean_j exp(-a ||h_j - z||^2), with a = exp(s)/d learnt.
     Every term is fixed by the architecture and the noise model, so the layer cannot exploit a
     learnt marginal model; with a trainable g(z) (:class:`ArchitectureAwareCritic`) we measured
-    the layer running away from the critic to chance accuracy. The DV value with this critic
-    cannot exceed about log(batch size).
+    the layer running away from the critic to chance accuracy. Only the joint term of the DV
+    value is bounded (by log(batch size)); the marginal term is not, so values above log B
+    occur when shuffled pairs score far below joint ones.
 
     The scores depend on (h, z) only through the squared distances ||z_k - h_j||^2, which do not
     depend on the critic's parameter: a caller that scores one batch twice (before and after a

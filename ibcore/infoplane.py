@@ -59,7 +59,9 @@ def trajectories(records: Iterable[dict[str, Any]]):
         if c["method"] == "ib":
             for layer in curves.get("layers", []):
                 accs = layer.get("probe_test_accuracy") or []
-                for k, (step, ix, iy) in enumerate(zip(layer["step"], layer["I_x"], layer["I_y"])):
+                for k, (step, ix, iy) in enumerate(
+                    zip(layer["step"], layer["I_x"], layer["I_y"], strict=False)
+                ):
                     rows.append(
                         {
                             **base,
@@ -75,8 +77,10 @@ def trajectories(records: Iterable[dict[str, Any]]):
         else:
             ce = curves.get("ce", {})
             accs = ce.get("test_accuracy") or []
-            for k, (step, ixs, iys) in enumerate(zip(ce.get("step", []), ce.get("I_x", []), ce.get("I_y", []))):
-                for i, (ix, iy) in enumerate(zip(ixs, iys), 1):
+            for k, (step, ixs, iys) in enumerate(
+                zip(ce.get("step", []), ce.get("I_x", []), ce.get("I_y", []), strict=False)
+            ):
+                for i, (ix, iy) in enumerate(zip(ixs, iys, strict=True), 1):
                     rows.append(
                         {
                             **base,
@@ -128,7 +132,18 @@ def compression_table(mean_frame):
     rows = []
     if mean_frame.empty:
         return pd.DataFrame(
-            columns=["method", "dataset", "fraction", "beta", "layer", "I_x_first", "I_x_peak", "I_x_last", "I_y_last", "drop"]
+            columns=[
+                "method",
+                "dataset",
+                "fraction",
+                "beta",
+                "layer",
+                "I_x_first",
+                "I_x_peak",
+                "I_x_last",
+                "I_y_last",
+                "drop",
+            ]
         )
     for key, part in mean_frame.groupby(["method", "dataset", "fraction", "beta", "layer"], sort=True):
         part = part.sort_values("k")
@@ -136,7 +151,7 @@ def compression_table(mean_frame):
         last = float(part["I_x"].iloc[-1])
         rows.append(
             {
-                **dict(zip(["method", "dataset", "fraction", "beta", "layer"], key)),
+                **dict(zip(["method", "dataset", "fraction", "beta", "layer"], key, strict=True)),
                 "I_x_first": float(part["I_x"].iloc[0]),
                 "I_x_peak": peak,
                 "I_x_last": last,

@@ -53,7 +53,7 @@ def mlp(widths: Sequence[int] = (784, 512, 256, 10)) -> LayerStack:
     if len(widths) < 2 or any(int(w) <= 0 for w in widths):
         raise ValueError(f"widths must list at least two positive sizes, got {widths}")
     blocks: list[nn.Module] = []
-    for k, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:])):
+    for k, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
         layers: list[nn.Module] = [nn.Flatten()] if k == 0 else []
         layers.append(nn.Linear(w_in, w_out))
         if k < len(widths) - 2:

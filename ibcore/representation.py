@@ -163,7 +163,9 @@ def measures_table(rows: Iterable[dict[str, Any]]):
     frame = pd.DataFrame(list(rows))
     if frame.empty:
         return frame
-    numeric = [c for c in frame.columns if c not in ("beta", "seed") and pd.api.types.is_numeric_dtype(frame[c])]
+    numeric = [
+        c for c in frame.columns if c not in ("beta", "seed") and pd.api.types.is_numeric_dtype(frame[c])
+    ]
     table = frame.groupby("beta", sort=False)[numeric].mean()
     table["seeds"] = frame.groupby("beta", sort=False)["seed"].size()
     return table.sort_index(ascending=False).reset_index()
@@ -189,7 +191,11 @@ def discretisation_verdict(table) -> dict[str, Any]:
     if table is None or len(table) < 2:
         return {}
     large, small = table.iloc[0], table.iloc[-1]
-    out: dict[str, Any] = {"beta_large": float(large["beta"]), "beta_small": float(small["beta"]), "measures": {}}
+    out: dict[str, Any] = {
+        "beta_large": float(large["beta"]),
+        "beta_small": float(small["beta"]),
+        "measures": {},
+    }
     for name in MEASURES:
         if name in table.columns and np.isfinite(large[name]) and np.isfinite(small[name]):
             out["measures"][name] = {
@@ -209,11 +215,17 @@ def verdict_markdown(verdict: dict[str, Any]) -> str:
     lines = []
     for name, m in verdict["measures"].items():
         word = "**lower**" if m["lower"] else "**not lower**"
-        lines.append(f"- {MEASURES[name]}: β = {bl:g} gives {m['large']:.4g}, β = {bs:g} gives {m['small']:.4g}: {word}.")
+        lines.append(
+            f"- {MEASURES[name]}: β = {bl:g} gives {m['large']:.4g}, "
+            f"β = {bs:g} gives {m['small']:.4g}: {word}."
+        )
     noise = verdict["measures"].get("n_eff_noise", {}).get("lower")
     rel = verdict["measures"].get("n_eff_relative", {}).get("lower")
     if verdict["all_lower"]:
-        lines.append(f"\nLarger β gives fewer effective points and a lower I(X;L₁+ε) on every measure, as the paper claims.")
+        lines.append(
+            "\nLarger β gives fewer effective points and a lower I(X;L₁+ε) on every measure, "
+            "as the paper claims."
+        )
     elif noise and rel is False:
         lines.append(
             "\nLarger β compresses the layer relative to the noise (fewer points distinguishable at h = σ), "
@@ -221,7 +233,9 @@ def verdict_markdown(verdict: dict[str, Any]) -> str:
             "discrete. The paper's reading of Fig. 3 as a quantisation is not supported by this run."
         )
     else:
-        lines.append("\nThe measures do not all agree with the paper's claim that larger β discretises the layer.")
+        lines.append(
+            "\nThe measures do not all agree with the paper's claim that larger β discretises the layer."
+        )
     return "\n".join(lines)
 
 
@@ -248,3 +262,46 @@ def effective_points_curve(rep, rels: Sequence[float]) -> list[float]:
     if radius == 0:
         return [1.0 for _ in rels]
     return [effective_points(rep, r * radius, d2) for r in rels]
+
+
+def configs_from_params(params: dict[str, Any]) -> list[TrainConfig]:
+    """The first-layer runs of the Figure 3 notebook, from its papermill parameters."""
+    train = ("sigma", "batch_size", "probe_steps", "checkpoints", "checkpoint_probe_steps")
+    return fig3_configs(
+        params.get("betas", [100.0, 0.001]),
+        params.get("dataset", "mnist"),
+        params.get("fraction", 0.01),
+        params.get("steps", 300),
+        params.get("seeds", [0]),
+        **{k: params[k] for k in train if params.get(k) is not None},
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Train (resuming) the first-layer runs of a profile's Figure 3 outside papermill, e.g. on
+    a GPU host; the notebook then only reads them back."""
+    import argparse
+
+    from ibcore import table1
+    from ibcore.claims import profile_params
+    from ibcore.results import project_path
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("--profile", default="paper")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--list", action="store_true", help="only print the configs")
+    args = p.parse_args(argv)
+    params = profile_params(args.profile, "fig3_tsne")
+    if not params:
+        raise SystemExit(f"profile {args.profile!r} has no fig3_tsne entry")
+    configs = configs_from_params(params)
+    results_dir = project_path(params.get("results_dir", f"results/{args.profile}"))
+    for c in configs:
+        print(results_dir, c.to_dict())
+    if not args.list:
+        table1.run_configs(configs, results_dir, args.device, args.data_dir, kind=KIND, save_models=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -127,17 +127,21 @@ def verdict_markdown(table) -> str:
         hurts = [c["beta"] for c in rows if c["effect"].startswith("hurts")]
         within = [c["beta"] for c in rows if c["effect"] == "within spread"]
         fmt = ", ".join
-        parts = [
+        head = (
             f"- **{cell_name(d, f)}** (β = 0: {rows[0]['acc_zero']:.2f} %): best β = {best['beta']:g} "
             f"({best['acc_mean']:.2f} %)."
-        ]
+        )
+        clauses = []
         if helps:
-            parts.append(f"The penalty raises accuracy at β ∈ {{{fmt(f'{b:g}' for b in helps)}}}")
+            clauses.append(f"raises accuracy at β ∈ {{{fmt(f'{b:g}' for b in helps)}}}")
         if hurts:
-            parts.append(f"lowers it at β ∈ {{{fmt(f'{b:g}' for b in hurts)}}}")
+            clauses.append(f"lowers accuracy at β ∈ {{{fmt(f'{b:g}' for b in hurts)}}}")
         if within:
-            parts.append(f"changes it by less than the seed spread at β ∈ {{{fmt(f'{b:g}' for b in within)}}}")
+            clauses.append(
+                f"changes accuracy by less than the seed spread at β ∈ {{{fmt(f'{b:g}' for b in within)}}}"
+            )
+        text = f"{head} The penalty " + "; ".join(clauses) + "."
         if any("(1 seed)" in c["effect"] for c in rows):
-            parts.append("(one seed on at least one side: no spread to compare with)")
-        lines.append(" ".join(parts[:1]) + " " + "; ".join(parts[1:]) + ".")
+            text += " With one seed on at least one side there is no spread to compare with: only signs."
+        lines.append(text)
     return "\n".join(lines)

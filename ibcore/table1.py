@@ -118,8 +118,14 @@ def run_configs(
     def drop_checkpoint(cfg_dict: dict) -> None:  # only once the record is safely stored
         record_path(results_dir, kind, cfg_dict).with_suffix(".ckpt.pt").unlink(missing_ok=True)
 
-    return run_all(results_dir, kind, [c.to_dict() for c in configs], run_one, progress=progress,
-                   on_stored=drop_checkpoint)
+    return run_all(
+        results_dir,
+        kind,
+        [c.to_dict() for c in configs],
+        run_one,
+        progress=progress,
+        on_stored=drop_checkpoint,
+    )
 
 
 def summarise(records: Iterable[dict]):
@@ -158,7 +164,9 @@ def summarise(records: Iterable[dict]):
         seconds=("seconds", "mean"),
         device=("device", "first"),
     ).reset_index()
-    out["paper"] = [PAPER.get((d, f), {}).get(r) for d, f, r in zip(out.dataset, out.fraction, out.row)]
+    out["paper"] = [
+        PAPER.get((d, f), {}).get(r) for d, f, r in zip(out.dataset, out.fraction, out.row, strict=False)
+    ]
     out["method"] = out.row.map(ROWS)
     order = {"ce": 0, "iy": 1, "ib": 2}
     out = out.sort_values(
@@ -171,8 +179,8 @@ def claims(summary) -> list[dict]:
     """For each (dataset, fraction): does full IB beat I(Y;L) only, and beat cross-entropy?"""
     out = []
     for (d, f), cell in summary.groupby(["dataset", "fraction"], sort=False):
-        acc = dict(zip(cell.row, cell["mean"]))
-        std = dict(zip(cell.row, cell["std"]))
+        acc = dict(zip(cell.row, cell["mean"], strict=False))
+        std = dict(zip(cell.row, cell["std"], strict=False))
         for a, b in (("ib", "iy"), ("ib", "ce"), ("iy", "ce")):
             if a in acc and b in acc:
                 out.append(

@@ -328,7 +328,10 @@ def ib_batch(
     device = h_prev_all.device
     idx = torch.randint(h_prev_all.shape[0], (config.batch_size,), generator=gen, device=device)
     perm = marginal_permutation(config.batch_size, gen)
-    noise = config.sigma * torch.randn((config.batch_size, *feature_shape), generator=gen, device=device)
+    # sigma * randn in one pass: normal_ draws the same standard normals as randn
+    noise = torch.empty((config.batch_size, *feature_shape), device=device).normal_(
+        0.0, config.sigma, generator=gen
+    )
     return h_prev_all[idx], y_all[idx], perm, noise
 
 
@@ -356,16 +359,12 @@ def ib_step(
     l = block(h_prev)  # noqa: E741
     l_fixed = l.detach()
     critic_x = objective.critic_x
-    with torch.no_grad():
-        critic_x.ensure_scale(l_fixed.flatten(1), l_fixed.flatten(1) + noise.flatten(1))
-    if beta > 0:
+    with torch.set_grad_enabled(beta > 0):  # I(X;L_i+eps) reaches the layer only when beta > 0
         h = l.flatten(1)
-        d2 = squared_distances(h + noise.flatten(1), h)
-        d2_fixed = d2.detach()
-    else:
-        with torch.no_grad():
-            h = l_fixed.flatten(1)
-            d2_fixed = squared_distances(h + noise.flatten(1), h)
+        z = h + noise.flatten(1)
+        critic_x.ensure_scale(h.detach(), z.detach())
+        d2 = squared_distances(z, h)
+    d2_fixed = d2.detach()
     # (a) statistics networks ascend their DV bounds, layer fixed
     objective.critic_update(l_fixed, y, perm, d2_fixed)
     # (b) the layer ascends I(Y;L_i) - beta I(X;L_i+eps), critics fixed at their new values

@@ -1,5 +1,8 @@
 """Writes nbs/beta_sweep.ipynb (kept as a script so the notebook's source is reviewable)."""
 
+import subprocess
+import sys
+
 import nbformat as nbf
 
 md = nbf.v4.new_markdown_cell
@@ -36,7 +39,6 @@ run_missing = True""",
     ),
     code(
         """import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
@@ -47,8 +49,9 @@ from ibcore.plotting import mean_and_spread, save_figure, set_style, symlog_zero
 from ibcore.results import load_records, project_path
 
 set_style()
-params = dict(cells=cells, betas=betas, seeds=seeds, sigma=sigma, batch_size=batch_size, probe_steps=probe_steps,
-              checkpoints=checkpoints, checkpoint_probe_steps=checkpoint_probe_steps)
+params = dict(cells=cells, betas=betas, seeds=seeds, sigma=sigma, batch_size=batch_size,
+              probe_steps=probe_steps, checkpoints=checkpoints,
+              checkpoint_probe_steps=checkpoint_probe_steps)
 configs = table1.configs_from_params(params)
 out_dir = project_path(results_dir)
 if run_missing:
@@ -62,12 +65,15 @@ table = sweep.sweep_table(records)""",
     md("## Run"),
     code(
         """def run_size(records, configs, missing, profile):
-    cell_text = "; ".join(f"{sweep.cell_name(c['dataset'], c.get('fraction', 1.0))} with {c['steps']} steps per layer"
-                          for c in cells)
+    cell_text = "; ".join(
+        f"{sweep.cell_name(c['dataset'], c.get('fraction', 1.0))} with {c['steps']} steps per layer"
+        for c in cells
+    )
     devices = sorted({r["environment"]["device"] for r in records})
     text = (f"Profile **`{profile}`**: {len(records)} of {len(configs)} runs stored "
             f"(β ∈ {{{', '.join(f'{b:g}' for b in betas)}}} × seeds {list(seeds)}); {cell_text}; "
-            f"σ = {sigma}, batch {batch_size}, probe {probe_steps} steps. Device: {', '.join(devices) or 'none'}; "
+            f"σ = {sigma}, batch {batch_size}, probe {probe_steps} steps. "
+            f"Device: {', '.join(devices) or 'none'}; "
             f"training time {sum(r['timings']['train_seconds'] for r in records) / 60:.1f} min "
             "(summed over the records, read back when already stored).")
     return text
@@ -91,7 +97,7 @@ deviation over seeds, where there are several."""),
         """def sweep_figure(table, title_suffix=""):
     groups = list(table.groupby(["dataset", "fraction"], sort=False))
     fig, axes = plt.subplots(len(groups), 3, figsize=(14, 3.8 * len(groups)), squeeze=False)
-    for row, ((d, f), cell) in zip(axes, groups):
+    for row, ((d, f), cell) in zip(axes, groups, strict=True):
         cell = cell.sort_values("beta")
         mean_and_spread(row[0], cell["beta"], cell["acc_mean"], cell["acc_std"], color="C0")
         zero = cell[cell["beta"] == 0]
@@ -99,7 +105,8 @@ deviation over seeds, where there are several."""),
             row[0].axhline(zero["acc_mean"].iloc[0], color="0.5", linestyle="--", linewidth=1, label="β = 0")
             row[0].legend(loc="lower left")
         row[0].set_ylabel("test accuracy (%)")
-        n_layers = len([c for c in cell.columns if c.startswith("I_x_") and c[4:-5].isdigit() and c.endswith("_mean")])
+        n_layers = len([c for c in cell.columns if c.startswith("I_x_") and c[4:-5].isdigit()
+                        and c.endswith("_mean")])
         for ax, name, label in ((row[1], "I_x", "I(X;Lᵢ+ε) [nats]"), (row[2], "I_y", "I(Y;Lᵢ) [nats]")):
             for i in range(1, n_layers + 1):
                 mean_and_spread(ax, cell["beta"], cell[f"{name}_{i}_mean"], cell[f"{name}_{i}_std"],
@@ -152,7 +159,9 @@ for _, r in table.iterrows():
     md("## Numbers\n\nMean and standard deviation over seeds per β; `n` seeds."),
     code(
         """cols = ["dataset", "fraction", "beta", "n", "acc_mean", "acc_std"] + [
-    c for c in table.columns if (c.startswith("I_x_") or c.startswith("I_y_")) and not c.startswith(("I_x_last", "I_y_last"))]
+    c for c in table.columns
+    if c.startswith(("I_x_", "I_y_")) and not c.startswith(("I_x_last", "I_y_last"))
+]
 display(table[cols].round(3).style.hide(axis="index"))""",
         metadata=HIDE,
     ),
@@ -174,18 +183,25 @@ as well (read back, never retrained here), with what is still missing."""),
         save_figure(fig, out_dir / "beta_sweep_paper.png")
         plt.show()
         display(Markdown(sweep.verdict_markdown(paper_table)))
-        display(paper_table[["dataset", "fraction", "beta", "n", "steps", "acc_mean", "acc_std", "I_x_last_mean",
-                             "I_y_last_mean"]].round(3).style.hide(axis="index"))
+        display(paper_table[["dataset", "fraction", "beta", "n", "steps", "acc_mean", "acc_std",
+                             "I_x_last_mean", "I_y_last_mean"]].round(3).style.hide(axis="index"))
     if paper_missing:
-        by_cell = pd.DataFrame([{"cell": sweep.cell_name(c.dataset, c.fraction), "beta": c.beta} for c in paper_missing])
-        display(Markdown("Still missing: " + "; ".join(
-            f"{cell}: {len(part)} runs (β ∈ {{{', '.join(f'{b:g}' for b in sorted(set(part.beta)))}}})"
-            for cell, part in by_cell.groupby("cell", sort=False)) + "."))
+        by_cell = pd.DataFrame([{"cell": sweep.cell_name(c.dataset, c.fraction), "beta": c.beta}
+                                for c in paper_missing])
+        gaps = []
+        for cell, part in by_cell.groupby("cell", sort=False):
+            gap_betas = ", ".join(f"{b:g}" for b in sorted(set(part.beta)))
+            gaps.append(f"{cell}: {len(part)} runs (β ∈ {{{gap_betas}}})")
+        display(Markdown("Still missing: " + "; ".join(gaps) + "."))
 else:
     display(Markdown("No separate stored paper-size records for this profile."))""",
         metadata=HIDE,
     ),
 ]
+for k, cell in enumerate(cells):  # stable ids: regenerating gives no spurious diff
+    cell["id"] = f"cell-{k}"
 nb = nbf.v4.new_notebook(cells=cells)
 nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
 nbf.write(nb, "nbs/beta_sweep.ipynb")
+# the code cells in the project's style (ruff also lints notebooks)
+subprocess.run([sys.executable, "-m", "ruff", "format", "-q", "nbs/beta_sweep.ipynb"], check=False)

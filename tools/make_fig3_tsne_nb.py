@@ -1,5 +1,8 @@
 """Writes nbs/fig3_tsne.ipynb (kept as a script so the notebook's source is reviewable)."""
 
+import subprocess
+import sys
+
 import nbformat as nbf
 
 md = nbf.v4.new_markdown_cell
@@ -20,7 +23,10 @@ normalises distances per point), so beside the embeddings we measure it.
 - $I(X;L_1+\\varepsilon)$ as estimated by AA-MINE at the end of IB training (the value the penalty
   acted on; the record's metric `I_x`);
 - the **effective number of points** at resolution $h$,
-  $N_{\\mathrm{eff}}(h) = \\exp\\big(-\\tfrac1n \\sum_i \\log \\tfrac1n \\sum_j e^{-\\lVert l_i - l_j\\rVert^2 / 2h^2}\\big)$,
+
+  $$N_{\\mathrm{eff}}(h) = \\exp\\Big(-\\frac1n \\sum_i \\log \\frac1n \\sum_j
+  e^{-\\lVert l_i - l_j\\rVert^2 / 2h^2}\\Big),$$
+
   which is 1 when all points coincide, $n$ when all are farther apart than about $h$, and $k$ for
   $k$ equal, tight clusters. At $h = \\sigma$ (the training noise) $\\log N_{\\mathrm{eff}}$ is the
   pairwise-distance (KL) upper bound of Kolchinsky and Tracey, the estimator of the nonlinear
@@ -59,7 +65,6 @@ run_missing = True""",
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
@@ -72,10 +77,12 @@ from ibcore.sweep import missing_configs, select_records
 
 set_style()
 out_dir = project_path(results_dir)
-configs = representation.fig3_configs(
-    betas, dataset, fraction, steps, seeds, sigma=sigma, batch_size=batch_size, probe_steps=probe_steps,
-    checkpoints=checkpoints, checkpoint_probe_steps=checkpoint_probe_steps,
-)
+# the same runs as python3 -m ibcore.representation --profile <profile> (e.g. on a GPU host)
+configs = representation.configs_from_params(dict(
+    betas=betas, dataset=dataset, fraction=fraction, steps=steps, seeds=seeds, sigma=sigma,
+    batch_size=batch_size, probe_steps=probe_steps, checkpoints=checkpoints,
+    checkpoint_probe_steps=checkpoint_probe_steps,
+))
 if run_missing:
     records = table1.run_configs(configs, out_dir, device=device, data_dir=data_dir,
                                  kind=representation.KIND, save_models=True, progress=False)
@@ -90,12 +97,14 @@ x, labels = data.x_test[:n_points], data.y_test[:n_points].numpy()""",
     code(
         """devices = sorted({r["environment"]["device"] for r in records})
 display(Markdown(
-    f"Profile **`{profile}`**: {len(records)} first-layer IB runs (β ∈ {{{', '.join(f'{b:g}' for b in betas)}}}, "
-    f"seeds {list(seeds)}), {dataset.upper()} {100 * fraction:g} % ({data.source['n_train']} training images), "
+    f"Profile **`{profile}`**: {len(records)} first-layer IB runs "
+    f"(β ∈ {{{', '.join(f'{b:g}' for b in betas)}}}, seeds {list(seeds)}), "
+    f"{dataset.upper()} {100 * fraction:g} % ({data.source['n_train']} training images), "
     f"{steps} steps of batch {batch_size} on layer 1 only (`max_layers=1`), σ = {sigma}; "
-    f"representations of the first {len(labels)} test images. Training device: {', '.join(devices) or 'none'}; "
-    f"training time {sum(r['timings']['train_seconds'] for r in records):.0f} s (summed over the records, "
-    "read back when already stored)."
+    f"representations of the first {len(labels)} test images. "
+    f"Training device: {', '.join(devices) or 'none'}; "
+    f"training time {sum(r['timings']['train_seconds'] for r in records):.0f} s "
+    "(summed over the records, read back when already stored)."
     + (f" **Missing runs** (not stored, `run_missing` is off): {len(missing)}." if missing else "")
 ))""",
         metadata=HIDE,
@@ -129,7 +138,7 @@ resolution, so that the comparison does not hang on one choice of $h$; the dotte
         """order = sorted(embeddings, reverse=True)
 fig, axes = plt.subplots(1, len(order) + 1, figsize=(4.6 * (len(order) + 1), 4.4))
 cmap = plt.get_cmap("tab10")
-for k, (ax, beta) in enumerate(zip(axes, order)):
+for k, (ax, beta) in enumerate(zip(axes, order, strict=False)):
     e = embeddings[beta]
     for digit in range(10):
         sel = labels == digit
@@ -169,8 +178,8 @@ on $L_1$ (%), the AA-MINE and MINE values at the end of training (nats), the RMS
 $N_{\\mathrm{eff}}$ at $h = \\sigma$ and at the relative resolution, and the fraction of ReLU
 outputs that are positive."""),
     code(
-        """shown = table[["beta", "seeds", "test_accuracy", "I_x", "I_y", "radius", "n_eff_noise", "n_eff_relative",
-               "active_fraction"]].rename(columns={
+        """shown = table[["beta", "seeds", "test_accuracy", "I_x", "I_y", "radius", "n_eff_noise",
+               "n_eff_relative", "active_fraction"]].rename(columns={
     "test_accuracy": "probe acc. (%)", "I_x": "I(X;L₁+ε)", "I_y": "I(Y;L₁)", "radius": "RMS radius",
     "n_eff_noise": "N_eff(h=σ)", "n_eff_relative": f"N_eff(h={relative_resolution:g}·radius)",
     "active_fraction": "ReLU on"})
@@ -201,6 +210,10 @@ not depend on the layers above. The runs are stored under the kind `fig3`
 Table 1 and the β sweep. Everything else (statistics networks, optimiser, noise, probe) is the
 layer-by-layer IB training of the [Table 1 page](table1.ipynb)."""),
 ]
+for k, cell in enumerate(cells):  # stable ids: regenerating gives no spurious diff
+    cell["id"] = f"cell-{k}"
 nb = nbf.v4.new_notebook(cells=cells)
 nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
 nbf.write(nb, "nbs/fig3_tsne.ipynb")
+# the code cells in the project's style (ruff also lints notebooks)
+subprocess.run([sys.executable, "-m", "ruff", "format", "-q", "nbs/fig3_tsne.ipynb"], check=False)

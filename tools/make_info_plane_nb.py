@@ -1,5 +1,8 @@
 """Writes nbs/info_plane.ipynb (kept as a script so the notebook's source is reviewable)."""
 
+import subprocess
+import sys
+
 import nbformat as nbf
 
 md = nbf.v4.new_markdown_cell
@@ -45,7 +48,6 @@ run_missing = True""",
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 from IPython.display import Markdown, display
 from matplotlib.colors import LogNorm
 from myst_nb import glue
@@ -85,13 +87,15 @@ N = infoplane.eval_size(records)""",
         """betas = sorted(frame.loc[frame.method == "ib", "beta"].unique())
 display(Markdown(
     f"Profile **`{profile}`**: {len(ib_records)} layer-by-layer IB records of the β sweep "
-    f"(β ∈ {{{', '.join(f'{b:g}' for b in betas)}}}) and {len(ce_records)} cross-entropy record(s) measured at "
-    f"{checkpoints} checkpoints with estimators trained {measure_steps} steps each; "
-    + "; ".join(f"{sweep.cell_name(d, f)}" for d, f in sorted({(r['config']['dataset'], r['config']['fraction'])
-                                                              for r in records}))
+    f"(β ∈ {{{', '.join(f'{b:g}' for b in betas)}}}) and {len(ce_records)} cross-entropy "
+    f"record(s) measured at {checkpoints} checkpoints with estimators trained {measure_steps} "
+    "steps each; "
+    + "; ".join(sweep.cell_name(d, f)
+                for d, f in sorted({(r["config"]["dataset"], r["config"]["fraction"]) for r in records}))
     + "."
     + (f" **Missing** ({len(missing)} runs): " + ", ".join(
-        f"{c.method} {sweep.cell_name(c.dataset, c.fraction)} β = {c.beta:g} seed {c.seed}" for c in missing) + "."
+        f"{c.method} {sweep.cell_name(c.dataset, c.fraction)} β = {c.beta:g} seed {c.seed}"
+        for c in missing) + "."
        if missing else "")
 ))""",
         metadata=HIDE,
@@ -117,11 +121,11 @@ mutual information is. The numbers below show how often this happens in these re
     values = frame["I_x"].to_numpy()
     above = values > math.log(N)
     display(Markdown(
-        f"Here $N$ = {N}, $\\\\log N$ = {math.log(N):.2f} nats. Of the {len(values)} recorded values of "
-        f"$I(X;L_i+\\\\varepsilon)$, {int(above.sum())} ({100 * above.mean():.0f} %) lie above $\\\\log N$ "
-        f"(largest {values.max():.1f} nats): read them as \\"all {N} samples distinguishable\\", not as MI values. "
-        f"$I(Y;L_i)$ is bounded by $H(Y) \\\\le \\\\log 10$ = {math.log(10):.2f} nats; its largest recorded value "
-        f"is {frame['I_y'].max():.2f}."
+        f"Here $N$ = {N}, $\\\\log N$ = {math.log(N):.2f} nats. Of the {len(values)} recorded "
+        f"values of $I(X;L_i+\\\\varepsilon)$, {int(above.sum())} ({100 * above.mean():.0f} %) lie "
+        f"above $\\\\log N$ (largest {values.max():.1f} nats): read them as \\"all {N} samples "
+        "distinguishable\\", not as MI values. $I(Y;L_i)$ is bounded by $H(Y) \\\\le \\\\log 10$ = "
+        f"{math.log(10):.2f} nats; its largest recorded value is {frame['I_y'].max():.2f}."
     ))
     glue("plane_log_n", round(math.log(N), 2), display=False)
     glue("plane_frac_above", f"{100 * above.mean():.0f} %", display=False)
@@ -138,11 +142,12 @@ at the last checkpoint. The mean over seeds is drawn where there are several."""
         """def plane_figure(mean):
     groups = list(mean.groupby(["dataset", "fraction"], sort=False))
     n_layers = int(mean["layer"].max()) if len(mean) else 1
-    fig, axes = plt.subplots(len(groups), n_layers, figsize=(4.4 * n_layers, 4.0 * len(groups)), squeeze=False)
+    fig, axes = plt.subplots(len(groups), n_layers, figsize=(4.4 * n_layers, 4.0 * len(groups)),
+                             squeeze=False)
     positive = sorted(b for b in mean.loc[mean.method == "ib", "beta"].unique() if b > 0)
     norm = LogNorm(min(positive), max(positive)) if len(positive) > 1 else None
     cmap = plt.get_cmap("viridis")
-    for row, ((d, f), cell) in zip(axes, groups):
+    for row, ((d, f), cell) in zip(axes, groups, strict=True):
         for layer, ax in enumerate(row, 1):
             part = cell[cell.layer == layer]
             for (method, beta), curve in part.groupby(["method", "beta"], sort=True):
@@ -156,8 +161,8 @@ at the last checkpoint. The mean over seeds is drawn where there are several."""
                     label = f"β = {beta:g}"
                 x, y = curve["I_x"].to_numpy(), curve["I_y"].to_numpy()
                 ax.plot(x, y, color=color, linewidth=1.3, label=label)
-                ax.scatter(x[:-1], y[:-1], color=color, s=np.linspace(8, 30, max(len(x) - 1, 1))[: len(x) - 1],
-                           zorder=3)
+                sizes = np.linspace(8, 30, max(len(x) - 1, 1))[: len(x) - 1]
+                ax.scatter(x[:-1], y[:-1], color=color, s=sizes, zorder=3)
                 if len(x) > 1:
                     ax.annotate("", xy=(x[-1], y[-1]), xytext=(x[-2], y[-2]),
                                 arrowprops=dict(arrowstyle="-|>", color=color, lw=1.3))
@@ -166,12 +171,14 @@ at the last checkpoint. The mean over seeds is drawn where there are several."""
             if N:
                 ax.axvline(math.log(N), color="0.7", linestyle=":", linewidth=1)
             ax.set_xscale("symlog", linthresh=1.0)
+            if len(part) and part["I_x"].min() >= 0:
+                ax.set_xlim(left=0)
             ax.set_title(f"{sweep.cell_name(d, f)}, layer {layer}")
             ax.set_xlabel("I(X; Lᵢ+ε) [nats]")
             ax.set_ylabel("I(Y; Lᵢ) [nats]")
     handles = {}
     for ax in axes.flat:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(lab, h)
     fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=min(len(handles), 6),
                bbox_to_anchor=(0.5, 0.0))
@@ -208,8 +215,9 @@ the relative fall from the peak to the end. Two readings are computed:
     code(
         """lines = []
 for c in infoplane.beta_compression(compression):
-    lines.append(f"- IB, {sweep.cell_name(c['dataset'], c['fraction'])}, layer {c['layer']}: β = {c['beta_large']:g} ends at "
-                 f"{c['I_x_large']:.3g} nats, β = {c['beta_small']:g} at {c['I_x_small']:.3g}: "
+    lines.append(f"- IB, {sweep.cell_name(c['dataset'], c['fraction'])}, layer {c['layer']}: "
+                 f"β = {c['beta_large']:g} ends at {c['I_x_large']:.3g} nats, "
+                 f"β = {c['beta_small']:g} at {c['I_x_small']:.3g}: "
                  f"**{'lower' if c['lower'] else 'not lower'}**.")
 for c in infoplane.ce_compression(compression):
     lines.append(f"- Cross-entropy, {sweep.cell_name(c['dataset'], c['fraction'])}, layer {c['layer']}: peak "
@@ -220,6 +228,10 @@ display(compression.round(3).style.hide(axis="index"))""",
         metadata=HIDE,
     ),
 ]
+for k, cell in enumerate(cells):  # stable ids: regenerating gives no spurious diff
+    cell["id"] = f"cell-{k}"
 nb = nbf.v4.new_notebook(cells=cells)
 nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
 nbf.write(nb, "nbs/info_plane.ipynb")
+# the code cells in the project's style (ruff also lints notebooks)
+subprocess.run([sys.executable, "-m", "ruff", "format", "-q", "nbs/info_plane.ipynb"], check=False)

@@ -37,8 +37,10 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from ibcore import table1
+from ibcore.claims import profile_params
 from ibcore.plotting import set_style
 from ibcore.results import load_records, project_path
+from ibcore.sweep import select_records
 
 set_style()
 params = dict(cells=cells, rows=rows, seeds=seeds, beta=beta, sigma=sigma, batch_size=batch_size,
@@ -49,8 +51,7 @@ out_dir = project_path(results_dir)
 if run_missing:
     records = table1.run_configs(configs, out_dir, device=device, data_dir=data_dir)
 else:
-    wanted = {repr(c.to_dict()) for c in configs}
-    records = [r for r in load_records(out_dir, table1.KIND) if repr(r["config"]) in wanted]
+    records = select_records(load_records(out_dir, table1.KIND), configs)
 summary = table1.summarise(records)"""),
     md("""## Our run
 
@@ -76,7 +77,7 @@ for _, r in summary.iterrows():
     glue(f"t1_{r.dataset}_{r.fraction:g}_{r.row}", f"{r['mean']:.2f} ± {0 if pd.isna(r['std']) else r['std']:.2f}", display=False)"""),
     code("""fig, axes = plt.subplots(1, max(1, summary.groupby(["dataset", "fraction"]).ngroups), squeeze=False,
                          figsize=(4.5 * max(1, summary.groupby(["dataset", "fraction"]).ngroups), 3.6))
-for ax, ((d, f), cell) in zip(axes[0], summary.groupby(["dataset", "fraction"], sort=False)):
+for ax, ((d, f), cell) in zip(axes[0], summary.groupby(["dataset", "fraction"], sort=False), strict=False):
     x = range(len(cell))
     ax.bar(x, cell["mean"], yerr=cell["std"].fillna(0), capsize=4, color="C0", alpha=0.8, label="ours (mean ± std)")
     ax.scatter(x, cell["paper"], color="C3", marker="D", zorder=3, label="paper")
@@ -96,8 +97,9 @@ When `paper_results_dir` is set, the records stored there (the `paper` profile, 
 `results/paper` in the repository) are shown as well, read back without retraining. Their size is
 listed beside each number."""),
     code("""if paper_results_dir and project_path(paper_results_dir) != out_dir:
-    stored = load_records(project_path(paper_results_dir), table1.KIND)
-    stored = [r for r in stored if r["config"].get("measure_steps", 0) == 0]
+    # exactly the Table 1 runs of the paper profile (the beta sweep shares the folder)
+    stored = select_records(load_records(project_path(paper_results_dir), table1.KIND),
+                            table1.configs_from_params(profile_params("paper", "table1")))
     if stored:
         paper_summary = table1.summarise(stored)
         display(Markdown(f"**Stored records in `{paper_results_dir}`**: {len(stored)} runs."))
@@ -133,3 +135,7 @@ display(sources)"""),
 nb = nbf.v4.new_notebook(cells=cells)
 nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
 nbf.write(nb, "nbs/table1.ipynb")
+import subprocess
+import sys
+
+subprocess.run([sys.executable, "-m", "ruff", "format", "-q", "nbs/table1.ipynb"], check=False)
