@@ -189,6 +189,8 @@ def main() -> int:
     out = Path(args.out)
     atomic_write_bytes(out.with_suffix(".json"), (json.dumps(record, indent=1) + "\n").encode())
     atomic_write_bytes(out.with_suffix(".md"), ("\n".join(lines) + "\n").encode())
+    for path in (out.with_suffix(".json"), out.with_suffix(".md")):
+        os.chmod(path, 0o644)
     print("\n".join(lines))
     return 0
 

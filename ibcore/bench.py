@@ -17,10 +17,12 @@ Measures, on synthetic tensors of the real shapes (no data files needed):
   ``torch.cuda.max_memory_allocated`` per measurement (CUDA).
 
 Timings use :class:`torch.utils.benchmark.Timer` (``blocked_autorange``: warm-up, then blocks
-of repeats); each is measured in several interleaved rounds and the median is reported, so a
-load change on a shared machine hits the CE and IB numbers alike. The record (machine, device,
-torch version, date, threads, system load before and after) is written atomically to
-``<out>/<name>.json`` with a Markdown table beside it (``<name>.md``).
+of repeats), in several interleaved rounds, medians reported; every IB timing is paired with a
+CE timing taken right before it and the IB / CE ratio is the median of these paired ratios, so
+a load change on a shared machine hits both alike. The record (machine, device, torch version,
+date, threads, system load before and after) is written atomically to ``<out>/<name>.json``
+with a Markdown table beside it (``<name>.md``). ``benchmarks/paired_before_after.py`` times
+the original (reference) step against the current one in the same way.
 """
 
 from __future__ import annotations
@@ -513,6 +515,16 @@ def read_records(folder: str | os.PathLike) -> dict[str, dict[str, Any]]:
     return out
 
 
+def read_paired(folder: str | os.PathLike, name: str = "paired_before_after") -> dict[str, Any] | None:
+    """The record of ``benchmarks/paired_before_after.py`` in ``folder``, or None."""
+    path = project_path(folder) / f"{name}.json"
+    try:
+        record = json.loads(path.read_text(encoding="utf8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("kind") == "bench_paired" else None
+
+
 def training_frame(record: dict[str, Any]):
     """One row per net and layer: CE and IB milliseconds per iteration and their ratios."""
     import pandas as pd
@@ -604,7 +616,7 @@ def speedups(before: dict[str, Any], after: dict[str, Any]):
         if b is not None:
             rows.append(
                 {
-                    "what": f"{r['estimator']} batch {r['batch_size']} (steps/s)",
+                    "what": f"{r['estimator']} batch {r['batch_size']} (ms per step)",
                     "before ms": 1e3 / b["steps_per_s"],
                     "after ms": 1e3 / r["steps_per_s"],
                     "speed-up": r["steps_per_s"] / b["steps_per_s"],

@@ -177,8 +177,8 @@ LOGSUMEXP_FLOOR = 50.0
 def squared_distances(z: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     """[k, j] = ||z_k - h_j||^2 for rows z_k of z [B, d] and h_j of h [B', d], by one matrix
     product (the expansion torch.cdist also uses), floored at 0."""
-    d2 = z.pow(2).sum(1, keepdim=True) + h.pow(2).sum(1) - 2 * (z @ h.T)
-    return d2.clamp_min(0)
+    norms = z.pow(2).sum(1, keepdim=True) + h.pow(2).sum(1)
+    return torch.addmm(norms, z, h.T, alpha=-2).clamp_min(0)
 
 
 def floored_logsumexp(logits: torch.Tensor, floor: float = LOGSUMEXP_FLOOR) -> torch.Tensor:
@@ -187,8 +187,8 @@ def floored_logsumexp(logits: torch.Tensor, floor: float = LOGSUMEXP_FLOOR) -> t
     The same value as ``torch.logsumexp(logits, 1)`` to float precision (see
     :data:`LOGSUMEXP_FLOOR`); the floored terms get an exact zero gradient.
     """
-    low = logits.detach().amax(1, keepdim=True) - floor
-    return torch.logsumexp(torch.maximum(logits, low), dim=1)
+    top = logits.detach().amax(1, keepdim=True)
+    return top.squeeze(1) + torch.exp((logits - top).clamp_min(-floor)).sum(1).log()
 
 
 class TiedMixtureCritic(nn.Module):
