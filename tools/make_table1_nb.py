@@ -61,8 +61,9 @@ mean wall time of one run on `device`."""),
     code("""display(Markdown(f"**Profile `{profile}`**: {len(records)} runs, seeds {list(seeds)}, "
                  f"sigma = {sigma}, beta of the full-IB row = {beta}, batch {batch_size}."))
 shown = summary[["dataset", "fraction", "method", "mean", "std", "n", "paper", "steps", "seconds", "device"]]
-display(shown.round(2))
-glue("table1_ours", shown.round(2), display=False)"""),
+shown = shown.round({"mean": 2, "std": 2, "seconds": 1})
+display(shown)
+glue("table1_ours", shown, display=False)"""),
     code("""def verdicts(summary):
     lines = []
     for c in table1.claims(summary):
@@ -104,7 +105,7 @@ listed beside each number."""),
         paper_summary = table1.summarise(stored)
         display(Markdown(f"**Stored records in `{paper_results_dir}`**: {len(stored)} runs."))
         display(paper_summary[["dataset", "fraction", "method", "beta", "mean", "std", "n", "paper", "steps",
-                               "seconds", "device"]].round(2))
+                               "seconds", "device"]].round({"mean": 2, "std": 2, "seconds": 1}))
         display(Markdown(verdicts(paper_summary)))
     else:
         display(Markdown(f"No stored records in `{paper_results_dir}` yet: run `make all PROFILE=paper`."))"""),
