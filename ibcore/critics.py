@@ -72,20 +72,14 @@ class ArchitectureAwareCritic(nn.Module):
     contains the optimal critic log p(z|x) - log p(z) + c of Gaussian noise whenever h equals
     the measured layers and g matches -log p(z). h(x) and g(z) are each
     computed once per batch and reused by the marginal pairs.
-
-    With ``network=None`` the critic holds no copy and is used through
-    :meth:`scores_from_features` with h supplied by the caller (tied to the measured layers).
     """
 
-    def __init__(
-        self, network: nn.Module | None, feature_dim: int, hidden: tuple[int, ...] = (256, 256)
-    ) -> None:
+    def __init__(self, network: nn.Module, feature_dim: int, hidden: tuple[int, ...] = (256, 256)) -> None:
         super().__init__()
-        self.copy = copy.deepcopy(network) if network is not None else None
-        if self.copy is not None:
-            for p in self.copy.parameters():
-                p.requires_grad_(True)
-            self.copy.train()
+        self.copy = copy.deepcopy(network)
+        for p in self.copy.parameters():
+            p.requires_grad_(True)
+        self.copy.train()
         self.log_scale = nn.Parameter(torch.zeros(()))
         self.log_spread = nn.Parameter(torch.zeros(()))
         self.center = nn.Parameter(torch.zeros(feature_dim))
@@ -115,8 +109,6 @@ class ArchitectureAwareCritic(nn.Module):
     def scores(
         self, x: torch.Tensor, z: torch.Tensor, perm: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.copy is None:
-            raise RuntimeError("this critic holds no copy of the layers: call scores_from_features")
         return self.scores_from_features(self.copy(x), z, perm)
 
     def scores_from_features(

@@ -199,10 +199,6 @@ def claims(summary) -> list[dict]:
     return out
 
 
-def default_results_dir(profile: str) -> Path:
-    return Path("results") / profile
-
-
 TRAIN_PARAMS = (
     "sigma",
     "batch_size",
