@@ -34,6 +34,20 @@ COLUMNS = [
 ]
 
 
+def _point(base: dict, layer: int, k: int, step: int, steps: int, ix: float, iy: float, accs: list) -> dict:
+    """One information-plane point: layer i at checkpoint k of a run."""
+    return {
+        **base,
+        "layer": layer,
+        "k": k,
+        "step": step,
+        "progress": step / steps,
+        "I_x": ix,
+        "I_y": iy,
+        "accuracy": accs[k] if k < len(accs) else math.nan,
+    }
+
+
 def trajectories(records: Iterable[dict[str, Any]]):
     """pandas DataFrame with one row per (record, layer, checkpoint); columns :data:`COLUMNS`.
 
@@ -62,18 +76,7 @@ def trajectories(records: Iterable[dict[str, Any]]):
                 for k, (step, ix, iy) in enumerate(
                     zip(layer["step"], layer["I_x"], layer["I_y"], strict=False)
                 ):
-                    rows.append(
-                        {
-                            **base,
-                            "layer": layer["layer"],
-                            "k": k,
-                            "step": step,
-                            "progress": step / c["steps"],
-                            "I_x": ix,
-                            "I_y": iy,
-                            "accuracy": accs[k] if k < len(accs) else math.nan,
-                        }
-                    )
+                    rows.append(_point(base, layer["layer"], k, step, c["steps"], ix, iy, accs))
         else:
             ce = curves.get("ce", {})
             accs = ce.get("test_accuracy") or []
@@ -81,18 +84,7 @@ def trajectories(records: Iterable[dict[str, Any]]):
                 zip(ce.get("step", []), ce.get("I_x", []), ce.get("I_y", []), strict=False)
             ):
                 for i, (ix, iy) in enumerate(zip(ixs, iys, strict=True), 1):
-                    rows.append(
-                        {
-                            **base,
-                            "layer": i,
-                            "k": k,
-                            "step": step,
-                            "progress": step / c["steps"],
-                            "I_x": ix,
-                            "I_y": iy,
-                            "accuracy": accs[k] if k < len(accs) else math.nan,
-                        }
-                    )
+                    rows.append(_point(base, i, k, step, c["steps"], ix, iy, accs))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
