@@ -215,9 +215,10 @@ TRAIN_PARAMS = (
 def configs_from_params(params: dict) -> list[TrainConfig]:
     """The runs a Table 1 or beta-sweep notebook asks for, from its papermill parameters.
 
-    ``params`` holds ``cells`` (a list of {dataset, fraction, steps, ce_steps?}), ``rows``,
-    ``seeds``, either ``beta`` (the "ib" row) or ``betas`` (a sweep: one "ib" run per beta;
-    beta = 0 gives the "iy" row), and any of :data:`TRAIN_PARAMS`.
+    ``params`` holds ``cells`` (a list of {dataset, fraction, steps, ce_steps?}, each may also
+    override any of :data:`TRAIN_PARAMS` for its own runs), ``rows``, ``seeds``, either
+    ``beta`` (the "ib" row) or ``betas`` (a sweep: one "ib" run per beta; beta = 0 gives the
+    "iy" row), and any of :data:`TRAIN_PARAMS`.
     """
     if not params.get("cells"):
         raise ValueError("params need a non-empty 'cells' list of {dataset, fraction, steps}")
@@ -227,14 +228,18 @@ def configs_from_params(params: dict) -> list[TrainConfig]:
     extra = {k: params[k] for k in TRAIN_PARAMS if params.get(k) is not None}
     configs: list[TrainConfig] = []
     for cell in params["cells"]:
-        unknown = set(cell) - {"dataset", "fraction", "steps", "ce_steps"}
+        unknown = set(cell) - {"dataset", "fraction", "steps", "ce_steps", *TRAIN_PARAMS}
         if unknown:
-            raise ValueError(f"unknown cell keys {sorted(unknown)}; use dataset, fraction, steps, ce_steps")
+            raise ValueError(
+                f"unknown cell keys {sorted(unknown)}; use dataset, fraction, steps, ce_steps "
+                f"or one of {list(TRAIN_PARAMS)}"
+            )
+        overrides = {k: cell[k] for k in TRAIN_PARAMS if cell.get(k) is not None}
         base = TrainConfig(
             dataset=cell["dataset"],
             fraction=cell.get("fraction", 1.0),
             steps=cell.get("steps", 2000),
-            **extra,
+            **{**extra, **overrides},
         )
         if params.get("betas") is not None:
             for beta in params["betas"]:

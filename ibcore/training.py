@@ -78,10 +78,20 @@ def train_linear_probe(
 
 
 def probe_accuracies(
-    net: nn.Module, data: Dataset, steps: int, lr: float, gen: torch.Generator
+    net: nn.Module,
+    data: Dataset,
+    steps: int,
+    lr: float,
+    gen: torch.Generator,
+    train_features: torch.Tensor | None = None,
 ) -> tuple[float, float]:
-    """(train, test) accuracy of a linear probe post-trained on the frozen ``net``'s output."""
-    train_f = apply_in_chunks(net, data.x_train).flatten(1)
+    """(train, test) accuracy of a linear probe post-trained on the frozen ``net``'s output.
+
+    ``train_features``, when given, is ``net(data.x_train)`` computed already (layer-wise
+    training holds it), so the training set does not go through the net again."""
+    if train_features is None:
+        train_features = apply_in_chunks(net, data.x_train)
+    train_f = train_features.flatten(1)
     test_f = apply_in_chunks(net, data.x_test).flatten(1)
     probe = train_linear_probe(train_f, data.y_train, data.num_classes, steps, lr, gen)
     return accuracy(probe, train_f, data.y_train), accuracy(probe, test_f, data.y_test)
@@ -450,7 +460,12 @@ def train_ib_layerwise(
                 record["I_y"].append(i_y)
                 if config.checkpoint_probe_steps:
                     _, test_acc = probe_accuracies(
-                        model.prefix(i), data, config.checkpoint_probe_steps, config.probe_lr, gen
+                        model.prefix(i),
+                        data,
+                        config.checkpoint_probe_steps,
+                        config.probe_lr,
+                        gen,
+                        train_features=apply_in_chunks(block, h_prev_all),
                     )
                     record["probe_test_accuracy"].append(test_acc)
                 bar.set_postfix(I_x=f"{i_x:.2f}", I_y=f"{i_y:.3f}")
@@ -485,7 +500,9 @@ def train_ib_layerwise(
     model.eval()
     t_probe = time.perf_counter()
     trained = model.prefix(n_layers)
-    train_acc, test_acc = probe_accuracies(trained, data, config.probe_steps, config.probe_lr, gen)
+    train_acc, test_acc = probe_accuracies(  # h_prev_all holds L_n of the training set now
+        trained, data, config.probe_steps, config.probe_lr, gen, train_features=h_prev_all
+    )
     probe_seconds = time.perf_counter() - t_probe
     elapsed += time.perf_counter() - t_all
     layer_seconds = [r.pop("seconds", None) for r in layers]  # timings, not curves
