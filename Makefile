@@ -1,20 +1,22 @@
 # ibcore: run the notebooks of a profile with papermill and build the Jupyter Book.
 #   make all                 install, run the default profile, build the book into _build/html
 #   make all PROFILE=paper   the same at the paper's size
+#   make all WORKERS=1       train inside the notebooks, one after another (default: one worker a core)
 #   make test                install, ruff, pytest on tests/ and nbval on nbs/*.ipynb
 PYTHON ?= python3
 PROFILE ?= default
+WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 
 .PHONY: all install figures book test clean
 
 all: install
-	$(PYTHON) -m ibcore.pipeline --profile $(PROFILE)
+	$(PYTHON) -m ibcore.pipeline --profile $(PROFILE) --workers $(WORKERS)
 
 install:
 	$(PYTHON) -m pip install -q -e ".[test]"
 
 figures:
-	$(PYTHON) -m ibcore.pipeline --profile $(PROFILE) --no-book
+	$(PYTHON) -m ibcore.pipeline --profile $(PROFILE) --workers $(WORKERS) --no-book
 
 book:
 	$(PYTHON) -c "import sys; from jupyter_book.cli.main import main; sys.exit(main())" build . -W -n --keep-going

@@ -321,22 +321,9 @@ def resolve_results_dir(results_dir: str | os.PathLike, start: str | os.PathLike
     return here / path
 
 
-def run_figure1(
-    results_dir: str | os.PathLike,
-    *,
-    device: str | torch.device = "auto",
-    data_dir: str | None = None,
-    progress: bool = False,
-    **params: Any,
-) -> list[dict[str, Any]]:
-    """Run (or read back) every record of Figure 1; ``params`` go to :func:`figure1_configs`.
-
-    All parameters, the device included, are checked before any work; MNIST is loaded only
-    when a panel-a record is missing. Returns the records in config order. A relative
-    ``results_dir`` is taken from the project root (:func:`resolve_results_dir`).
-    """
-    configs = figure1_configs(**params)
-    results_dir = resolve_results_dir(results_dir)
+def record_runner(device: str | torch.device = "auto", data_dir: str | None = None):
+    """``run_one(config) -> record fields`` for one Figure 1 configuration (MNIST is loaded
+    once, at the first panel-a config)."""
     device = resolve_device(device)
     cache: dict[str, Any] = {}
 
@@ -377,6 +364,26 @@ def run_figure1(
             "data_source": source,
         }
 
+    return run_one
+
+
+def run_figure1(
+    results_dir: str | os.PathLike,
+    *,
+    device: str | torch.device = "auto",
+    data_dir: str | None = None,
+    progress: bool = False,
+    **params: Any,
+) -> list[dict[str, Any]]:
+    """Run (or read back) every record of Figure 1; ``params`` go to :func:`figure1_configs`.
+
+    All parameters, the device included, are checked before any work; MNIST is loaded only
+    when a panel-a record is missing. Returns the records in config order. A relative
+    ``results_dir`` is taken from the project root (:func:`resolve_results_dir`).
+    """
+    configs = figure1_configs(**params)
+    results_dir = resolve_results_dir(results_dir)
+    run_one = record_runner(device, data_dir)
     return run_all(results_dir, KIND, configs, run_one, progress=progress)
 
 

@@ -3,7 +3,7 @@
 Usage::
 
     python3 -m ibcore.pipeline --profile default [--only STEM ...] [--device auto]
-                               [--data-dir DIR] [--no-book]
+                               [--data-dir DIR] [--workers N] [--no-book]
 
 A profile is ``profiles/<name>.yml``: a mapping from notebook stems (``nbs/<stem>.ipynb``), in
 execution order, to the papermill parameters of that notebook. Each notebook is executed into
@@ -11,7 +11,8 @@ execution order, to the papermill parameters of that notebook. Each notebook is 
 a half-written page), with the repository root as working directory. Wall times go to
 ``results/<profile>/pipeline_timings.json``. A stem whose notebook does not exist yet is skipped
 with a note. Finally ``jupyter-book build . -W -n --keep-going`` builds the book (``--no-book``
-skips it).
+skips it). With ``--workers N`` (N > 1) the training runs of the notebooks are done first,
+in N single-threaded processes (:mod:`ibcore.prefetch`), so the notebooks only read them back.
 """
 
 from __future__ import annotations
@@ -153,6 +154,16 @@ def write_run_info(path: Path, timings: dict[str, Any]) -> None:
         + (f", device parameter `{overrides['device']}`" if "device" in overrides else "")
         + ").",
         "",
+        *(
+            [
+                f"Before them, {training['runs']} training runs not yet stored were done in "
+                f"{training['seconds']:.0f} s by {training['workers']} single-threaded worker processes "
+                "(`--workers`); the notebooks read them back.",
+                "",
+            ]
+            if (training := timings.get("training") or {}).get("workers", 1) > 1
+            else []
+        ),
         "| notebook | status | wall time (s) |",
         "|---|---|---:|",
     ]
@@ -240,6 +251,7 @@ def run_notebooks(
     results_dir: Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    training: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Execute the notebooks of a profile; returns the timings written to
     ``<results_dir>/pipeline_timings.json`` (``results_dir`` defaults to ``results/<profile>``).
@@ -267,6 +279,7 @@ def run_notebooks(
         "overrides": {k: v for k, v in (overrides or {}).items() if v is not None},
         "notebooks": notebooks,
         "notebooks_s": None,
+        "training": training or {"workers": 1, "seconds": 0.0, "runs": 0},
         "book_s": None,
         "total_s": None,
         "host": {
@@ -369,6 +382,32 @@ def build_book(root: Path = REPO_ROOT, log: Callable[[str], None] = print) -> fl
     return seconds
 
 
+# -- parallel training ---------------------------------------------------------------------
+
+
+def train_in_parallel(
+    profile_name: str,
+    only: Sequence[str] | None,
+    overrides: dict[str, Any],
+    root: Path,
+    workers: int,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run the training runs of the profile's notebooks not yet stored in ``workers`` processes
+    (:func:`ibcore.prefetch.run_jobs`); a failed run raises :class:`PipelineError` after the
+    others have finished and been stored."""
+    from ibcore import prefetch
+
+    jobs = prefetch.profile_jobs(profile_name, only=only, overrides=overrides, root=root)
+    log(f"[pipeline] {len(jobs)} training runs to do, in {workers} worker processes")
+    try:
+        summary = prefetch.run_jobs(jobs, workers, overrides.get("device", "auto"), overrides.get("data_dir"))
+    except RuntimeError as err:
+        raise PipelineError(str(err)) from err
+    log(f"[pipeline] training done in {summary['seconds']:.1f} s")
+    return {"seconds": summary["seconds"], "runs": summary["runs"]}
+
+
 # -- command line --------------------------------------------------------------------------
 
 
@@ -388,6 +427,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--no-book", action="store_true", help="execute the notebooks but do not build the book"
     )
     parser.add_argument("--no-progress", action="store_true", help="no papermill progress bars")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="N > 1: first run the notebooks' training runs in N single-threaded processes",
+    )
     return parser.parse_args(argv)
 
 
@@ -399,10 +444,21 @@ def main(argv: Sequence[str] | None = None, root: Path = REPO_ROOT) -> int:
         overrides["device"] = args.device
     if args.data_dir is not None:
         overrides["data_dir"] = str(Path(args.data_dir).expanduser().resolve())
+    if args.workers < 1:
+        print(f"[pipeline] error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
+        return 2
     start = time.perf_counter()
+    training: dict[str, Any] = {"workers": args.workers, "seconds": 0.0, "runs": 0}
     try:
+        if args.workers > 1:
+            training.update(train_in_parallel(args.profile, args.only, overrides, root, args.workers))
         timings = run_notebooks(
-            args.profile, only=args.only, overrides=overrides, root=root, progress=not args.no_progress
+            args.profile,
+            only=args.only,
+            overrides=overrides,
+            root=root,
+            progress=not args.no_progress,
+            training=training,
         )
     except PipelineError as err:
         print(f"[pipeline] error: {err}", file=sys.stderr)

@@ -1,0 +1,241 @@
+"""Run the training of a profile's notebooks in parallel worker processes, before the notebooks.
+
+Every notebook of a profile trains (or reads back) its own runs; executed one after another
+they use one CPU core. This module lists the runs those notebooks will ask for (the notebook's
+own parameter defaults, overridden by the profile, exactly as papermill will pass them), drops
+those already stored, and runs the rest in ``workers`` single-threaded processes, the longest
+first. Each run writes its record atomically when it ends (and resumes from its checkpoint
+after an interruption), so the notebooks then only read the records back.
+
+Usage::
+
+    python3 -m ibcore.prefetch --profile paper --workers 2 [--only STEM ...] [--datasets mnist]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import inspect
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from ibcore.results import project_path, read_record
+
+#: Notebook stems whose runs this module knows how to list, by the kind of record they write.
+TRAINING_STEMS = {
+    "fig1_estimators": "figure1",
+    "table1": "table1",
+    "beta_sweep": "table1",
+    "info_plane": "table1",
+    "fig3_tsne": "fig3",
+}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run a notebook would do: its record kind, folder and configuration."""
+
+    stem: str
+    kind: str
+    results_dir: str
+    config: dict = field(hash=False, compare=False)
+    key: str = ""
+    cost: float = 1.0
+    dataset: str = "mnist"
+
+
+def notebook_defaults(path: str | os.PathLike) -> dict[str, Any]:
+    """The values of the parameters cell of a notebook (literals only, as papermill sees them)."""
+    import papermill
+
+    out: dict[str, Any] = {}
+    for name, spec in papermill.inspect_notebook(str(path)).items():
+        try:
+            out[name] = ast.literal_eval(spec["default"])
+        except (ValueError, SyntaxError) as err:
+            raise ValueError(f"{path}: parameter {name} = {spec['default']} is not a literal") from err
+    return out
+
+
+def _train_cost(config: dict) -> float:
+    """A rough relative cost of a training run, to start the longest first."""
+    layers = config.get("max_layers") or (4 if config["dataset"] == "cifar10" else 3)
+    per_step = (8.0 if config["dataset"] == "cifar10" else 1.0) * (1.0 if config["fraction"] < 1 else 1.2)
+    steps = config["steps"] * (layers if config["method"] == "ib" else 1)
+    measure = config.get("measure_steps", 0) * layers * config.get("checkpoints", 1)
+    return per_step * (steps + measure)
+
+
+def stem_jobs(stem: str, params: dict[str, Any]) -> list[Job]:
+    """The runs notebook ``stem`` asks for with its full parameters ``params``."""
+    kind = TRAINING_STEMS[stem]
+    results_dir = str(project_path(params.get("results_dir", "results")))
+    jobs: list[Job] = []
+    if params.get("run_missing") is False or (stem == "info_plane" and not params.get("measure_steps")):
+        return jobs  # that notebook only reads records back
+    if kind == "figure1":
+        from ibcore import figure1
+
+        names = set(inspect.signature(figure1.figure1_configs).parameters)
+        configs = figure1.figure1_configs(**{k: v for k, v in params.items() if k in names})
+        for c in configs:
+            cost = c["steps"] * (2.0 if c["estimator"] == "aamine" else 1.0)
+            jobs.append(Job(stem, kind, results_dir, c, repr(c), cost, "mnist" if c["panel"] == "a" else "-"))
+        return jobs
+    if kind == "fig3":
+        from ibcore.representation import configs_from_params
+    else:
+        from ibcore.table1 import configs_from_params
+    for config in configs_from_params(params):
+        d = config.to_dict()
+        jobs.append(Job(stem, kind, results_dir, d, repr(d), _train_cost(d), d["dataset"]))
+    return jobs
+
+
+def profile_jobs(
+    profile_name: str,
+    *,
+    only: Sequence[str] | None = None,
+    datasets: Sequence[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    root: Path | None = None,
+) -> list[Job]:
+    """The runs of the selected notebooks of a profile that have no stored record yet, without
+    repeats, longest first."""
+    from ibcore import pipeline
+
+    root = Path(root) if root else pipeline.REPO_ROOT
+    profile = pipeline.load_profile(profile_name, root / "profiles")
+    stems = [s for s in pipeline.select_stems(profile, only, profile_name) if s in TRAINING_STEMS]
+    jobs: dict[tuple, Job] = {}
+    for stem in stems:
+        source = root / "nbs" / f"{stem}.ipynb"
+        if not source.is_file():
+            continue
+        params = {
+            **notebook_defaults(source),
+            **pipeline.notebook_parameters(profile_name, profile[stem], overrides),
+        }
+        for job in stem_jobs(stem, params):
+            if datasets and job.dataset not in datasets:
+                continue
+            ident = (job.results_dir, job.kind, job.key)
+            if ident not in jobs and read_record(job.results_dir, job.kind, job.config) is None:
+                jobs[ident] = job
+    return sorted(jobs.values(), key=lambda j: -j.cost)
+
+
+def _init_worker() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["MKL_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def run_job(job: Job, device: str = "auto", data_dir: str | None = None) -> float:
+    """Run one job in this process (its record is stored when it ends); returns its seconds."""
+    start = time.perf_counter()
+    if job.kind == "figure1":
+        from ibcore import figure1
+        from ibcore.results import run_all
+
+        run_all(
+            job.results_dir, job.kind, [job.config], figure1.record_runner(device, data_dir), progress=False
+        )
+    else:
+        from ibcore import table1
+        from ibcore.config import TrainConfig
+
+        table1.run_configs(
+            [TrainConfig.from_dict(job.config)],
+            job.results_dir,
+            device,
+            data_dir,
+            kind=job.kind,
+            progress=False,
+            save_models=job.kind == "fig3",
+        )
+    return time.perf_counter() - start
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    workers: int,
+    device: str = "auto",
+    data_dir: str | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run ``jobs`` in ``workers`` single-threaded processes; a failing run is reported and the
+    others go on. Returns {"runs", "failed", "seconds"}; raises RuntimeError listing the failed
+    runs at the end (their finished neighbours are stored)."""
+    from tqdm.auto import tqdm
+
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    start = time.perf_counter()
+    failed: list[str] = []
+    if not jobs:
+        return {"runs": 0, "failed": failed, "seconds": 0.0}
+    bar = tqdm(total=len(jobs), desc=f"training ({workers} workers)", file=sys.stdout)
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker) as pool:
+        pending: dict[Future, Job] = {pool.submit(run_job, j, device, data_dir): j for j in jobs}
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    job = pending.pop(fut)
+                    bar.update(1)
+                    try:
+                        seconds = fut.result()
+                    except Exception as err:  # noqa: BLE001 - reported, the other runs go on
+                        failed.append(f"{job.stem} {job.key}: {type(err).__name__}: {err}")
+                        log(f"[prefetch] a run of {job.stem} failed: {type(err).__name__}: {err}")
+                    else:
+                        log(f"[prefetch] {job.stem} {job.dataset} run done in {seconds:.0f} s")
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            raise
+        finally:
+            bar.close()
+    summary = {"runs": len(jobs), "failed": failed, "seconds": round(time.perf_counter() - start, 2)}
+    if failed:
+        raise RuntimeError(
+            f"{len(failed)} of {len(jobs)} runs failed (the others are stored):\n  " + "\n  ".join(failed)
+        )
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python3 -m ibcore.prefetch", description=__doc__.split("\n\n")[0])
+    p.add_argument("--profile", default="default")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--only", nargs="+", metavar="STEM")
+    p.add_argument("--datasets", nargs="+", help="only runs on these data sets (mnist, cifar10)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--list", action="store_true", help="only print the runs still to do")
+    args = p.parse_args(argv)
+    overrides = {"device": args.device, "data_dir": args.data_dir}
+    jobs = profile_jobs(args.profile, only=args.only, datasets=args.datasets, overrides=overrides)
+    print(f"[prefetch] profile {args.profile!r}: {len(jobs)} runs to do")
+    if args.list:
+        for j in jobs:
+            print(f"{j.stem:16s} {j.kind:8s} cost {j.cost:10.0f}  {j.key}")
+        return 0
+    summary = run_jobs(jobs, args.workers, args.device, args.data_dir)
+    print(f"[prefetch] {summary['runs']} runs in {summary['seconds']:.0f} s with {args.workers} workers")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""ibcore.prefetch: the parallel training phase asks for exactly the runs the notebooks ask for."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import papermill
+import pytest
+import yaml
+
+from ibcore import pipeline, prefetch
+
+REPO = Path(__file__).resolve().parent.parent
+STEMS = ["fig1_estimators", "table1", "fig3_tsne"]
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory) -> Path:
+    """A project root holding the real notebooks and the tiny profile, with results in it."""
+    root = tmp_path_factory.mktemp("root")
+    (root / "_toc.yml").write_text("format: jb-book\nroot: intro\n")
+    shutil.copytree(REPO / "nbs", root / "nbs", ignore=shutil.ignore_patterns("executed", "*.failed.*"))
+    tiny = yaml.safe_load((REPO / "profiles" / "tiny.yml").read_text())
+    profile = {stem: {**tiny[stem], "results_dir": str(root / "results")} for stem in STEMS}
+    (root / "profiles").mkdir()
+    (root / "profiles" / "tiny.yml").write_text(yaml.safe_dump(profile, sort_keys=False))
+    return root
+
+
+def _records(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in (root / "results").rglob("*.json")}
+
+
+def test_prefetched_runs_are_exactly_what_the_notebooks_need(tiny_root, monkeypatch):
+    """After the parallel phase, executing the notebooks adds no record (they only read back),
+    and a second listing finds nothing left to do."""
+    monkeypatch.chdir(tiny_root)
+    jobs = prefetch.profile_jobs("tiny", root=tiny_root)
+    assert {j.stem for j in jobs} == set(STEMS)
+    assert len({(j.kind, j.key) for j in jobs}) == len(jobs)
+    assert [j.cost for j in jobs] == sorted((j.cost for j in jobs), reverse=True)
+    summary = prefetch.run_jobs(jobs, workers=2, log=lambda _: None)
+    assert summary["runs"] == len(jobs) and not summary["failed"]
+    stored = _records(tiny_root)
+    assert len(stored) == len(jobs)
+    assert list((tiny_root / "results").rglob("*.model.pt")), "Figure 3 runs keep their weights"
+    assert prefetch.profile_jobs("tiny", root=tiny_root) == []
+    profile = pipeline.load_profile("tiny", tiny_root / "profiles")
+    for stem in STEMS:
+        params = pipeline.notebook_parameters("tiny", profile[stem])
+        papermill.execute_notebook(
+            str(tiny_root / "nbs" / f"{stem}.ipynb"),
+            str(tiny_root / f"{stem}.out.ipynb"),
+            parameters=params,
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(tiny_root),
+        )
+    new = {r for r in _records(tiny_root) - stored if not r.endswith("fig3_tsne.json")}  # a summary
+    assert new == set(), f"the notebooks trained runs the parallel phase missed: {sorted(new)}"
+
+
+def test_a_failing_run_is_reported_and_the_others_are_stored(tmp_path):
+    good = prefetch.stem_jobs(
+        "table1",
+        {
+            "results_dir": str(tmp_path),
+            "cells": [{"dataset": "mnist", "fraction": 0.01, "steps": 3, "ce_steps": 3}],
+            "rows": ["ce"],
+            "seeds": [0],
+            "probe_steps": 2,
+            "checkpoints": 1,
+            "checkpoint_probe_steps": 0,
+        },
+    )
+    bad = prefetch.Job("table1", "table1", str(tmp_path), {**good[0].config, "lr": -1.0}, "bad")
+    with pytest.raises(RuntimeError, match=r"(?s)1 of 2 runs failed.*lr must be > 0"):
+        prefetch.run_jobs([bad, *good], workers=2, log=lambda _: None)
+    assert len(list(tmp_path.rglob("*.json"))) == 1
+
+
+def test_workers_must_be_positive():
+    with pytest.raises(ValueError, match="workers"):
+        prefetch.run_jobs([], workers=0)
+
+
+def test_cli_refuses_zero_workers(capsys):
+    assert pipeline.main(["--profile", "tiny", "--workers", "0", "--no-book"]) == 2
+    assert "--workers" in capsys.readouterr().err
+
+
+def test_notebooks_that_only_read_give_no_runs(tmp_path):
+    assert prefetch.stem_jobs("table1", {"results_dir": str(tmp_path), "run_missing": False}) == []
+    assert prefetch.stem_jobs("info_plane", {"results_dir": str(tmp_path), "measure_steps": 0}) == []
