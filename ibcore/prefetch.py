@@ -94,7 +94,12 @@ def stem_jobs(stem: str, params: dict[str, Any]) -> list[Job]:
         from ibcore.representation import configs_from_params
     else:
         from ibcore.table1 import configs_from_params
-    for config in configs_from_params(params):
+    configs = configs_from_params(params)
+    if stem == "table1":
+        from ibcore.table1 import variant_configs
+
+        configs += variant_configs(params)
+    for config in configs:
         d = config.to_dict()
         jobs.append(Job(stem, kind, results_dir, d, repr(d), _train_cost(d), d["dataset"]))
     return jobs

@@ -257,6 +257,98 @@ def configs_from_params(params: dict) -> list[TrainConfig]:
     return configs
 
 
+#: Keys a variant may set besides the cell's dataset and fraction (any TrainConfig field but seed).
+VARIANT_KEYS = (
+    "steps",
+    "beta",
+    "sigma",
+    "lr",
+    "critic_lr",
+    "batch_size",
+    "widths",
+    "channels",
+    "critic_hidden",
+)
+
+
+def variant_configs(params: dict) -> list[TrainConfig]:
+    """Full-IB runs with other settings than the table's ("what we tried" for a cell that falls
+    short). ``params["variants"]`` lists dicts {dataset, fraction, seeds?, and any of
+    :data:`VARIANT_KEYS`}; unset keys take the table's values (its ``beta`` and training
+    parameters, the matching cell's ``steps``)."""
+    out: list[TrainConfig] = []
+    extra = {k: params[k] for k in TRAIN_PARAMS if params.get(k) is not None}
+    cells = {(c["dataset"], c.get("fraction", 1.0)): c for c in params.get("cells", [])}
+    for v in params.get("variants") or []:
+        unknown = set(v) - {"dataset", "fraction", "seeds", *VARIANT_KEYS}
+        if unknown:
+            raise ValueError(
+                f"unknown variant keys {sorted(unknown)}; use dataset, fraction, seeds, {VARIANT_KEYS}"
+            )
+        key = (v["dataset"], v.get("fraction", 1.0))
+        cell = cells.get(key, {})
+        settings = {
+            "steps": cell.get("steps", 2000),
+            "beta": params.get("beta", 1e-3),
+            **{k: cell[k] for k in TRAIN_PARAMS if cell.get(k) is not None},
+            **{k: v[k] for k in VARIANT_KEYS if k in v},
+        }
+        if settings["beta"] <= 0:
+            raise ValueError(f"a variant is a full-IB run and needs beta > 0, got {settings['beta']}")
+        for seed in v.get("seeds", params.get("seeds", [0])):
+            out.append(
+                TrainConfig(dataset=key[0], fraction=key[1], method="ib", seed=seed, **{**extra, **settings})
+            )
+    return out
+
+
+def variant_summary(records: Iterable[dict], bases: dict | None = None):
+    """pandas DataFrame: one row per (cell, setting) with mean, std and n of the test accuracy
+    in %; a setting is named by the keys in which it differs from ``bases[(dataset, fraction)]``
+    (the table's full-IB config of that cell)."""
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        c = r["config"]
+        base = (bases or {}).get((c["dataset"], c["fraction"]))
+        base_dict = base.to_dict() if base is not None else {}
+        changed = {k: c.get(k) for k in VARIANT_KEYS if k in c and c.get(k) != base_dict.get(k)}
+        rows.append(
+            {
+                "dataset": c["dataset"],
+                "fraction": c["fraction"],
+                "setting": ", ".join(f"{k} = {v}" for k, v in changed.items()) or "as in the table",
+                "acc": 100 * r["metrics"]["test_accuracy"],
+                "seconds": r["timings"]["train_seconds"],
+            }
+        )
+    columns = ["dataset", "fraction", "setting", "mean", "std", "n", "seconds"]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    g = pd.DataFrame(rows).groupby(["dataset", "fraction", "setting"], sort=False)
+    out = g.agg(mean=("acc", "mean"), std=("acc", "std"), n=("acc", "size"), seconds=("seconds", "mean"))
+    return out.reset_index()[columns]
+
+
+def variants_frame(table_records: Iterable[dict], variant_records: Iterable[dict], params: dict):
+    """The full-IB row of each cell that has variants ("as in the table") followed by its
+    variants, as from :func:`variant_summary`, in one pandas DataFrame."""
+    import pandas as pd
+
+    variant_records = list(variant_records)
+    cells = {(r["config"]["dataset"], r["config"]["fraction"]) for r in variant_records}
+    bases = {(c.dataset, c.fraction): c for c in configs_from_params(params) if row_of(c) == "ib"}
+    base_records = [
+        r
+        for r in table_records
+        if row_of(r["config"]) == "ib" and (r["config"]["dataset"], r["config"]["fraction"]) in cells
+    ]
+    return pd.concat(
+        [variant_summary(base_records, bases), variant_summary(variant_records, bases)], ignore_index=True
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the training runs of notebooks of a profile outside papermill (e.g. on a GPU host
     without Jupyter), in shards that can run side by side; results land where the notebooks

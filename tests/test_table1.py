@@ -15,6 +15,7 @@ import torch
 import ibcore.results
 import ibcore.table1
 import ibcore.training
+from ibcore import table1
 from ibcore.config import TrainConfig
 from ibcore.table1 import PAPER, cell_configs, claims, configs_from_params, run_configs, summarise
 
@@ -291,3 +292,46 @@ def test_configs_from_params_beta_sweep():
 def test_configs_from_params_rejects_bad_params(params, match):
     with pytest.raises(ValueError, match=match):
         configs_from_params(params)
+
+
+def test_variant_configs_change_one_setting_of_the_full_ib_row():
+    params = {
+        "cells": [{"dataset": "mnist", "fraction": 1.0, "steps": 50}],
+        "beta": 1e-3,
+        "sigma": 1.0,
+        "seeds": [0, 1],
+        "variants": [
+            {"dataset": "mnist", "fraction": 1.0, "sigma": 2.0},
+            {"dataset": "mnist", "fraction": 1.0, "steps": 100, "seeds": [3]},
+        ],
+    }
+    configs = table1.variant_configs(params)
+    assert [(c.sigma, c.steps, c.seed) for c in configs] == [(2.0, 50, 0), (2.0, 50, 1), (1.0, 100, 3)]
+    assert all(c.method == "ib" and c.beta == 1e-3 for c in configs)
+    base = [c for c in table1.configs_from_params(params) if table1.row_of(c) == "ib"]
+    assert not {repr(c.to_dict()) for c in configs} & {repr(c.to_dict()) for c in base}
+
+
+@pytest.mark.parametrize(
+    "variant, match",
+    [
+        ({"dataset": "mnist", "colour": 1}, "unknown variant keys"),
+        ({"dataset": "mnist", "beta": 0.0}, "beta > 0"),
+    ],
+)
+def test_bad_variants_are_clear_errors(variant, match):
+    with pytest.raises(ValueError, match=match):
+        table1.variant_configs({"cells": [{"dataset": "mnist"}], "variants": [variant]})
+
+
+def test_variants_frame_names_the_changed_setting():
+    def record(sigma, seed, acc):
+        c = TrainConfig(
+            dataset="mnist", fraction=1.0, method="ib", beta=1e-3, sigma=sigma, steps=50, seed=seed
+        )
+        return {"config": c.to_dict(), "metrics": {"test_accuracy": acc}, "timings": {"train_seconds": 1.0}}
+
+    params = {"cells": [{"dataset": "mnist", "fraction": 1.0, "steps": 50}], "beta": 1e-3, "sigma": 1.0}
+    frame = table1.variants_frame([record(1.0, 0, 0.9), record(1.0, 1, 0.8)], [record(2.0, 0, 0.95)], params)
+    assert list(frame.setting) == ["as in the table", "sigma = 2.0"]
+    assert frame["mean"].round(6).tolist() == [85.0, 95.0] and frame["n"].tolist() == [2, 1]

@@ -28,6 +28,9 @@ batch_size = 128
 probe_steps = 50
 checkpoints = 2
 checkpoint_probe_steps = 20
+# Full-IB runs with other settings, shown beside the cell's full-IB row ("what we tried"):
+# {dataset, fraction, seeds?, and any of steps, beta, sigma, lr, critic_lr, batch_size, widths, ...}
+variants = [{"dataset": "mnist", "fraction": 0.01, "sigma": 2.0, "seeds": [0]}]
 run_missing = True""",
         metadata={"tags": ["parameters"]},
     ),
@@ -48,10 +51,13 @@ params = dict(cells=cells, rows=rows, seeds=seeds, beta=beta, sigma=sigma, batch
               checkpoint_probe_steps=checkpoint_probe_steps)
 configs = table1.configs_from_params(params)
 out_dir = project_path(results_dir)
+variant_configs = table1.variant_configs(dict(params, beta=beta, variants=variants))
 if run_missing:
     records = table1.run_configs(configs, out_dir, device=device, data_dir=data_dir)
+    variant_records = table1.run_configs(variant_configs, out_dir, device=device, data_dir=data_dir)
 else:
     records = select_records(load_records(out_dir, table1.KIND), configs)
+    variant_records = select_records(load_records(out_dir, table1.KIND), variant_configs)
 summary = table1.summarise(records)"""),
     md("""## Our run
 
@@ -92,6 +98,15 @@ fig.tight_layout()
 fig.savefig(out_dir / "table1.png", dpi=150)
 glue("table1_fig", fig, display=False)
 plt.show()"""),
+    md("""### Variants of the full-IB row
+
+Runs of the full-IB row with one setting changed (named in `setting`), to see what limits a
+cell that falls short of the paper: more steps a layer, another noise level $\\sigma$, another
+width. The first line of each cell is the table's own full-IB row."""),
+    code("""if variant_records:
+    display(table1.variants_frame(records, variant_records, dict(params, beta=beta)).round({"mean": 2, "std": 2, "seconds": 1}))
+else:
+    display(Markdown("This profile runs no variants."))"""),
     md("""## Stored paper-size runs
 
 When `paper_results_dir` is set, the records stored there (the `paper` profile, resumed from
@@ -107,6 +122,12 @@ listed beside each number."""),
         display(paper_summary[["dataset", "fraction", "method", "beta", "mean", "std", "n", "paper", "steps",
                                "seconds", "device"]].round({"mean": 2, "std": 2, "seconds": 1}))
         display(Markdown(verdicts(paper_summary)))
+        paper_params = profile_params("paper", "table1")
+        stored_variants = select_records(load_records(project_path(paper_results_dir), table1.KIND),
+                                         table1.variant_configs(paper_params))
+        if stored_variants:
+            display(Markdown("Variants of the full-IB row stored with them (one setting changed each):"))
+            display(table1.variants_frame(stored, stored_variants, paper_params).round({"mean": 2, "std": 2, "seconds": 1}))
     else:
         display(Markdown(f"No stored records in `{paper_results_dir}` yet: run `make all PROFILE=paper`."))"""),
     md("""## Data and run size
