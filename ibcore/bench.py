@@ -355,6 +355,7 @@ def pipeline_timings(results_root: Path, profiles: Sequence[str] = PROFILES) -> 
                 if isinstance(e, dict)
             },
             "notebooks_s": data.get("notebooks_s"),
+            "training": data.get("training") or {},
             "book_s": data.get("book_s"),
             "total_s": data.get("total_s"),
         }
@@ -576,6 +577,16 @@ def pipeline_frame(pipeline: dict[str, Any]):
 
     rows = []
     for profile, p in pipeline.items():
+        training = p.get("training") or {}
+        if training.get("workers", 1) > 1:
+            rows.append(
+                {
+                    "profile": profile,
+                    "notebook": f"(training: {training.get('runs')} runs, {training['workers']} workers)",
+                    "seconds": training.get("seconds"),
+                    "status": "done",
+                }
+            )
         for stem, e in p["notebooks"].items():
             rows.append(
                 {"profile": profile, "notebook": stem, "seconds": e["seconds"], "status": e["status"]}
