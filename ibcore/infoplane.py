@@ -105,14 +105,20 @@ def mean_trajectories(frame):
     return out.reset_index()
 
 
-def eval_size(records: Iterable[dict[str, Any]]) -> int | None:
-    """N, the number of samples the recorded DV values were computed on (min(n_train, 2048))."""
-    sizes = {
-        min(int(r["data_source"]["n_train"]), EVAL_SAMPLES)
+def eval_sizes(records: Iterable[dict[str, Any]]) -> dict[tuple[str, float], int]:
+    """Per (dataset, fraction): N, the number of samples its recorded DV values were computed
+    on (min(n_train, 2048))."""
+    return {
+        (r["config"]["dataset"], r["config"]["fraction"]): min(int(r["data_source"]["n_train"]), EVAL_SAMPLES)
         for r in records
         if (r.get("data_source") or {}).get("n_train")
     }
-    return min(sizes) if sizes else None
+
+
+def eval_size(records: Iterable[dict[str, Any]]) -> int | None:
+    """The smallest N of :func:`eval_sizes` over the records (None without records)."""
+    sizes = eval_sizes(records)
+    return min(sizes.values()) if sizes else None
 
 
 def compression_table(mean_frame):

@@ -79,7 +79,7 @@ records = ib_records + ce_records
 frame = infoplane.trajectories(records)
 mean = infoplane.mean_trajectories(frame)
 compression = infoplane.compression_table(mean)
-N = infoplane.eval_size(records)""",
+sizes = infoplane.eval_sizes(records)  # N per (dataset, fraction)""",
         metadata=HIDE,
     ),
     md("## Run"),
@@ -117,17 +117,20 @@ from every other sample's $h$, that mean is tiny and the DV value exceeds $\\log
 say that the $N$ samples are resolved from each other under the noise, not how large the
 mutual information is. The numbers below show how often this happens in these records."""),
     code(
-        """if N:
+        """if sizes:
     values = frame["I_x"].to_numpy()
-    above = values > math.log(N)
+    log_n = np.log([sizes[(d, f)] for d, f in zip(frame["dataset"], frame["fraction"], strict=True)])
+    above = values > log_n
+    per_cell = "; ".join(f"{sweep.cell_name(d, f)}: $N$ = {n}, $\\\\log N$ = {math.log(n):.2f} nats"
+                         for (d, f), n in sorted(sizes.items()))
     display(Markdown(
-        f"Here $N$ = {N}, $\\\\log N$ = {math.log(N):.2f} nats. Of the {len(values)} recorded "
-        f"values of $I(X;L_i+\\\\varepsilon)$, {int(above.sum())} ({100 * above.mean():.0f} %) lie "
-        f"above $\\\\log N$ (largest {values.max():.1f} nats): read them as \\"all {N} samples "
-        "distinguishable\\", not as MI values. $I(Y;L_i)$ is bounded by $H(Y) \\\\le \\\\log 10$ = "
+        f"Here $N$, the number of samples each value was computed on, is: {per_cell}. Of the "
+        f"{len(values)} recorded values of $I(X;L_i+\\\\varepsilon)$, {int(above.sum())} "
+        f"({100 * above.mean():.0f} %) lie above the $\\\\log N$ of their cell (largest {values.max():.1f} "
+        "nats): read them as “all $N$ samples distinguishable”, not as MI values. $I(Y;L_i)$ is bounded "
+        "by $H(Y) \\\\le \\\\log 10$ = "
         f"{math.log(10):.2f} nats; its largest recorded value is {frame['I_y'].max():.2f}."
     ))
-    glue("plane_log_n", round(math.log(N), 2), display=False)
     glue("plane_frac_above", f"{100 * above.mean():.0f} %", display=False)
 else:
     display(Markdown("No records: nothing to measure."))""",
@@ -168,8 +171,8 @@ at the last checkpoint. The mean over seeds is drawn where there are several."""
                                 arrowprops=dict(arrowstyle="-|>", color=color, lw=1.3))
                 else:
                     ax.scatter(x, y, color=color, s=30, marker=">")
-            if N:
-                ax.axvline(math.log(N), color="0.7", linestyle=":", linewidth=1)
+            if (d, f) in sizes:
+                ax.axvline(math.log(sizes[(d, f)]), color="0.7", linestyle=":", linewidth=1)
             ax.set_xscale("symlog", linthresh=1.0)
             if len(part) and part["I_x"].min() >= 0:
                 ax.set_xlim(left=0)

@@ -63,7 +63,9 @@ summary = table1.summarise(records)"""),
 
 The table below comes from the records this page's profile produced. `n` is the number of seeds
 per cell, `steps` the training steps per layer (IB rows) or in total (cross-entropy), `seconds` the
-mean wall time of one run on `device`."""),
+mean wall time of one run on `device` (the stored CPU records were trained two or three runs at a
+time on a 2-core machine, so their `seconds` are upper bounds, not a benchmark: see the
+performance page)."""),
     code("""display(Markdown(f"**Profile `{profile}`**: {len(records)} runs, seeds {list(seeds)}, "
                  f"sigma = {sigma}, beta of the full-IB row = {beta}, batch {batch_size}."))
 shown = summary[["dataset", "fraction", "method", "mean", "std", "n", "paper", "steps", "seconds", "device"]]
