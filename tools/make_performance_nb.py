@@ -37,7 +37,9 @@ run = "if-missing\"""",
         metadata={"tags": ["parameters"]},
     ),
     code(
-        """import matplotlib.pyplot as plt
+        """import json
+
+import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
@@ -216,7 +218,21 @@ if timings:
                          + (f", device `{t['overrides']['device']}`" if (t.get('overrides') or {}).get('device') else "")))
     display(bench.pipeline_frame(timings).round(1))
 else:
-    display(Markdown("No `results/<profile>/pipeline_timings.json` yet."))""",
+    display(Markdown("No `results/<profile>/pipeline_timings.json` yet."))
+scratch_path = project_path(bench_dir) / "paper_mnist_from_scratch_timings.json"
+if scratch_path.is_file():
+    scratch = json.loads(scratch_path.read_text())
+    train = scratch.get("training") or {}
+    minutes, total = train.get("seconds", 0) / 60, scratch["total_s"] / 60
+    finished = scratch["finished"][:16].replace("T", " ")
+    display(Markdown(
+        "**The MNIST part of the `paper` profile from scratch** (every run of the profile except "
+        "the CIFAR-10 cell, whose records were the only ones stored, in a fresh clone; "
+        f"`{scratch_path.name}`): {train.get('runs')} training runs in {minutes:.1f} min "
+        f"with {train.get('workers')} worker processes, then the notebooks in "
+        f"{scratch['notebooks_s']:.0f} s "
+        f"and the book in {scratch['book_s']:.0f} s: **{total:.1f} min** in all on "
+        f"{scratch['host']['cpus']} CPU cores (finished {finished} UTC)."))""",
         metadata=HIDE,
     ),
     md("## Peak memory"),
