@@ -88,7 +88,8 @@ def stem_jobs(stem: str, params: dict[str, Any]) -> list[Job]:
         configs = figure1.figure1_configs(**{k: v for k, v in params.items() if k in names})
         for c in configs:
             cost = c["steps"] * (2.0 if c["estimator"] == "aamine" else 1.0)
-            jobs.append(Job(stem, kind, results_dir, c, repr(c), cost, "mnist" if c["panel"] == "a" else "-"))
+            source = "mnist" if c["panel"] == "a" else "synthetic"
+            jobs.append(Job(stem, kind, results_dir, c, repr(c), cost, source))
         return jobs
     if kind == "fig3":
         from ibcore.representation import configs_from_params
@@ -225,7 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--profile", default="default")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--only", nargs="+", metavar="STEM")
-    p.add_argument("--datasets", nargs="+", help="only runs on these data sets (mnist, cifar10)")
+    p.add_argument(
+        "--datasets", nargs="+", help="only runs on these data (mnist, cifar10, synthetic = Fig. 1b)"
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--list", action="store_true", help="only print the runs still to do")

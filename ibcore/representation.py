@@ -275,33 +275,3 @@ def configs_from_params(params: dict[str, Any]) -> list[TrainConfig]:
         params.get("seeds", [0]),
         **{k: params[k] for k in train if params.get(k) is not None},
     )
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Train (resuming) the first-layer runs of a profile's Figure 3 outside papermill, e.g. on
-    a GPU host; the notebook then only reads them back."""
-    import argparse
-
-    from ibcore import table1
-    from ibcore.claims import profile_params
-    from ibcore.results import project_path
-
-    p = argparse.ArgumentParser(description=main.__doc__)
-    p.add_argument("--profile", default="paper")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--list", action="store_true", help="only print the configs")
-    args = p.parse_args(argv)
-    params = profile_params(args.profile, "fig3_tsne")
-    if not params:
-        raise SystemExit(f"profile {args.profile!r} has no fig3_tsne entry")
-    configs = configs_from_params(params)
-    results_dir = project_path(params.get("results_dir", f"results/{args.profile}"))
-    for c in configs:
-        print(results_dir, c.to_dict())
-    if not args.list:
-        table1.run_configs(configs, results_dir, args.device, args.data_dir, kind=KIND, save_models=True)
-
-
-if __name__ == "__main__":
-    main()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 
@@ -347,60 +346,6 @@ def variants_frame(table_records: Iterable[dict], variant_records: Iterable[dict
     return pd.concat(
         [variant_summary(base_records, bases), variant_summary(variant_records, bases)], ignore_index=True
     )
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Run the training runs of notebooks of a profile outside papermill (e.g. on a GPU host
-    without Jupyter), in shards that can run side by side; results land where the notebooks
-    read them, so the notebooks then only read them back."""
-    import argparse
-
-    import yaml
-
-    p = argparse.ArgumentParser(description=main.__doc__)
-    p.add_argument("--profile", default="paper")
-    p.add_argument("--notebooks", nargs="+", default=["table1", "beta_sweep"])
-    p.add_argument("--device", default="auto")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--shard", default="0/1", help="k/n: run every n-th config starting at k")
-    p.add_argument("--datasets", nargs="+", default=None, help="run only these data sets")
-    p.add_argument("--list", action="store_true", help="only print the configs")
-    args = p.parse_args(argv)
-    profile = yaml.safe_load(
-        (Path(__file__).resolve().parent.parent / "profiles" / f"{args.profile}.yml").read_text()
-    )
-    jobs: list[tuple[str, TrainConfig]] = []
-    seen = set()
-    for stem in args.notebooks:
-        params = profile.get(stem)
-        if params is None or "cells" not in params:
-            raise SystemExit(f"profile {args.profile!r} has no training parameters for notebook {stem!r}")
-        for config in configs_from_params(params):
-            if args.datasets and config.dataset not in args.datasets:
-                continue
-            key = (params["results_dir"], repr(config.to_dict()))
-            if key not in seen:
-                seen.add(key)
-                jobs.append((params["results_dir"], config))
-    k, n = (int(v) for v in args.shard.split("/"))
-    jobs = jobs[k::n]
-    print(f"shard {k}/{n}: {len(jobs)} runs")
-    if args.list:
-        for results_dir, c in jobs:
-            print(results_dir, c.to_dict())
-        return
-    for results_dir, config in jobs:
-        (r,) = run_configs([config], results_dir, args.device, args.data_dir, progress=False)
-        c = r["config"]
-        print(
-            f"{c['dataset']} {c['fraction']} {row_of(c)} beta={c['beta']} seed={c['seed']}: "
-            f"{100 * r['metrics']['test_accuracy']:.2f} % in {r['timings']['train_seconds']:.0f} s",
-            flush=True,
-        )
-
-
-if __name__ == "__main__":
-    main()
 
 
 def load_model(

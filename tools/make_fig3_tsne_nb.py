@@ -77,7 +77,7 @@ from ibcore.sweep import missing_configs, select_records
 
 set_style()
 out_dir = project_path(results_dir)
-# the same runs as python3 -m ibcore.representation --profile <profile> (e.g. on a GPU host)
+# the same runs as python3 -m ibcore.prefetch --profile <profile> --only fig3_tsne (e.g. on a GPU host)
 configs = representation.configs_from_params(dict(
     betas=betas, dataset=dataset, fraction=fraction, steps=steps, seeds=seeds, sigma=sigma,
     batch_size=batch_size, probe_steps=probe_steps, checkpoints=checkpoints,
