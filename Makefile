@@ -2,18 +2,22 @@
 #   make all                 install, run the default profile, build the book into _build/html
 #   make all PROFILE=paper   the same at the paper's size
 #   make all WORKERS=1       train inside the notebooks, one after another (default: one worker a core)
+#   make notebooks           refresh nbs/*.ipynb from their text sources nbs/*.py (jupytext)
 #   make test                install, ruff, pytest on tests/ and nbval on nbs/*.ipynb
 PYTHON ?= python3
 PROFILE ?= default
 WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
 
-.PHONY: all install figures book test clean
+.PHONY: all install notebooks figures book test clean
 
 all: install
 	$(PYTHON) -m ibcore.pipeline --profile $(PROFILE) --workers $(WORKERS)
 
 install:
 	$(PYTHON) -m pip install -q -e ".[test]"
+
+notebooks:
+	$(PYTHON) -m jupytext --sync -q nbs/*.py
 
 figures:
 	$(PYTHON) -m ibcore.pipeline --profile $(PROFILE) --workers $(WORKERS) --no-book

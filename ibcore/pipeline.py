@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from ibcore.notebooks import paired_notebook
 from ibcore.results import atomic_write_bytes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -291,7 +292,7 @@ def run_notebooks(
     start = time.perf_counter()
     try:
         for k, stem in enumerate(stems, 1):
-            source = nbs_dir / f"{stem}.ipynb"
+            source = paired_notebook(nbs_dir, stem)
             if not source.is_file():
                 log(f"[pipeline] note: {source} does not exist yet; skipping {stem!r}")
                 notebooks[stem] = {"status": "skipped (no notebook)", "seconds": None, "finished": _now()}
@@ -398,10 +399,11 @@ def train_in_parallel(
     others have finished and been stored."""
     from ibcore import prefetch
 
-    jobs = prefetch.profile_jobs(profile_name, only=only, overrides=overrides, root=root)
-    log(f"[pipeline] {len(jobs)} training runs to do, in {workers} worker processes")
+    log(f"[pipeline] training runs not stored yet, in {workers} worker processes")
     try:
-        summary = prefetch.run_jobs(jobs, workers, overrides.get("device", "auto"), overrides.get("data_dir"))
+        summary = prefetch.run_profile(
+            profile_name, workers, only=only, overrides=overrides, root=root, log=log
+        )
     except RuntimeError as err:
         raise PipelineError(str(err)) from err
     log(f"[pipeline] training done in {summary['seconds']:.1f} s")

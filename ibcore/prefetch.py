@@ -27,6 +27,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from ibcore.notebooks import paired_notebook
 from ibcore.results import project_path, read_record
 
 #: Notebook stems whose runs this module knows how to list, by the kind of record they write.
@@ -36,6 +37,7 @@ TRAINING_STEMS = {
     "beta_sweep": "table1",
     "info_plane": "table1",
     "fig3_tsne": "fig3",
+    "compression": "compression",
 }
 
 
@@ -91,6 +93,15 @@ def stem_jobs(stem: str, params: dict[str, Any]) -> list[Job]:
             source = "mnist" if c["panel"] == "a" else "synthetic"
             jobs.append(Job(stem, kind, results_dir, c, repr(c), cost, source))
         return jobs
+    if kind == "compression":
+        from ibcore import compression
+        from ibcore.results import load_records
+
+        stored = load_records(results_dir, kind, statuses=("complete", "diverged"))
+        for config in compression.configs_from_params(params, stored):
+            d = config.to_dict()
+            jobs.append(Job(stem, kind, results_dir, d, repr(d), _train_cost(d), d["dataset"]))
+        return jobs
     if kind == "fig3":
         from ibcore.representation import configs_from_params
     else:
@@ -123,7 +134,7 @@ def profile_jobs(
     stems = [s for s in pipeline.select_stems(profile, only, profile_name) if s in TRAINING_STEMS]
     jobs: dict[tuple, Job] = {}
     for stem in stems:
-        source = root / "nbs" / f"{stem}.ipynb"
+        source = paired_notebook(root / "nbs", stem)
         if not source.is_file():
             continue
         params = {
@@ -221,6 +232,36 @@ def run_jobs(
     return summary
 
 
+#: Rounds of :func:`run_profile`: a round's stored runs may declare new ones (the compression
+#: study's confirmation stage follows from its selection stage).
+MAX_ROUNDS = 4
+
+
+def run_profile(
+    profile_name: str,
+    workers: int,
+    *,
+    only: Sequence[str] | None = None,
+    datasets: Sequence[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    root: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """:func:`profile_jobs` then :func:`run_jobs`, again while the runs just stored declare new
+    ones (at most :data:`MAX_ROUNDS` rounds). Returns {"runs", "failed", "seconds"}."""
+    overrides = overrides or {}
+    total: dict[str, Any] = {"runs": 0, "failed": [], "seconds": 0.0}
+    for _ in range(MAX_ROUNDS):
+        jobs = profile_jobs(profile_name, only=only, datasets=datasets, overrides=overrides, root=root)
+        if not jobs:
+            break
+        log(f"[prefetch] profile {profile_name!r}: {len(jobs)} runs to do")
+        summary = run_jobs(jobs, workers, overrides.get("device", "auto"), overrides.get("data_dir"), log)
+        total["runs"] += summary["runs"]
+        total["seconds"] = round(total["seconds"] + summary["seconds"], 2)
+    return total
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python3 -m ibcore.prefetch", description=__doc__.split("\n\n")[0])
     p.add_argument("--profile", default="default")
@@ -240,7 +281,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for j in jobs:
             print(f"{j.stem:16s} {j.kind:8s} cost {j.cost:10.0f}  {j.key}")
         return 0
-    summary = run_jobs(jobs, args.workers, args.device, args.data_dir)
+    summary = run_profile(
+        args.profile, args.workers, only=args.only, datasets=args.datasets, overrides=overrides
+    )
     print(f"[prefetch] {summary['runs']} runs in {summary['seconds']:.0f} s with {args.workers} workers")
     return 0
 

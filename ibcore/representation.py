@@ -275,3 +275,23 @@ def configs_from_params(params: dict[str, Any]) -> list[TrainConfig]:
         params.get("seeds", [0]),
         **{k: params[k] for k in train if params.get(k) is not None},
     )
+
+
+def cached_tsne_embedding(
+    rep, path: str | os.PathLike, seed: int = 0, perplexity: float = 30.0
+) -> np.ndarray:
+    """:func:`tsne_embedding`, stored as JSON at ``path`` the first time and read back after that
+    (compute once, render many times); a stored embedding of other settings is recomputed."""
+    path = Path(path)
+    rep = _as_array(rep)
+    key = {"seed": seed, "perplexity": perplexity, "n": int(rep.shape[0])}
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_text())
+            if {k: stored.get(k) for k in key} == key:
+                return np.asarray(stored["embedding"], dtype=np.float32)
+        except (ValueError, KeyError, TypeError):
+            pass  # unreadable: recompute and overwrite below
+    emb = np.round(tsne_embedding(rep, seed=seed, perplexity=perplexity), 4)  # as stored
+    atomic_write_bytes(path, json.dumps({**key, "embedding": emb.tolist()}).encode())
+    return emb

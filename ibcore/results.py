@@ -95,15 +95,18 @@ def read_record(results_dir: str | os.PathLike, kind: str, config: dict[str, Any
     return record if record.get("status") == "complete" else None
 
 
-def load_records(results_dir: str | os.PathLike, kind: str) -> list[dict]:
-    """All complete records of experiment ``kind`` under ``results_dir``."""
+def load_records(
+    results_dir: str | os.PathLike, kind: str, statuses: tuple[str, ...] = ("complete",)
+) -> list[dict]:
+    """All records of experiment ``kind`` under ``results_dir`` whose status is one of
+    ``statuses`` (complete ones only by default; a diverged run is stored as "diverged")."""
     folder = Path(results_dir) / kind
     if not folder.is_dir():
         return []
     out = []
     for path in sorted(folder.glob("*.json")):
         record = json.loads(path.read_text())
-        if record.get("status") == "complete":
+        if record.get("status") in statuses:
             out.append(record)
     return out
 

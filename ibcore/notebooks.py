@@ -1,0 +1,37 @@
+"""Notebook sources: ``nbs/<stem>.py`` (jupytext percent format) and its paired ``.ipynb``.
+
+The text file is the source that is reviewed and linted; the paired notebook is what papermill
+and nbval execute. :func:`paired_notebook` refreshes the notebook from its text source whenever
+their cells differ, so an edit of the ``.py`` file always reaches the book.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jupytext
+import nbformat
+
+
+def _cells(nb: nbformat.NotebookNode) -> list[tuple[str, str, tuple[str, ...]]]:
+    return [(c.cell_type, c.source, tuple(c.get("metadata", {}).get("tags", []))) for c in nb.cells]
+
+
+def in_sync(source: Path, notebook: Path) -> bool:
+    """Whether ``notebook`` holds the same cells (type, source, tags) as the text ``source``."""
+    if not notebook.is_file():
+        return False
+    return _cells(jupytext.read(source)) == _cells(nbformat.read(notebook, as_version=4))
+
+
+def paired_notebook(nbs_dir: Path, stem: str) -> Path:
+    """``nbs_dir/<stem>.ipynb``, first rewritten from ``nbs_dir/<stem>.py`` where that text
+    source exists and the two differ. A stem with no text source is returned as it is."""
+    source, notebook = nbs_dir / f"{stem}.py", nbs_dir / f"{stem}.ipynb"
+    if source.is_file() and not in_sync(source, notebook):
+        nb = jupytext.read(source)
+        nb.metadata.pop("jupytext", None)
+        for k, cell in enumerate(nb.cells):  # stable ids: refreshing gives no spurious diff
+            cell["id"] = f"cell-{k}"
+        jupytext.write(nb, notebook)
+    return notebook

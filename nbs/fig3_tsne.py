@@ -1,0 +1,280 @@
+# ---
+# jupyter:
+#   jupytext:
+#     notebook_metadata_filter: kernelspec,-jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Figure 3: does a large β discretise the first layer?
+#
+# Figure 3 of {cite:t}`elad2019direct` shows t-SNE embeddings {cite:p}`vandermaaten2008visualizing`
+# of the first layer $L_1$ of the MNIST net trained on the IB functional with (a) $\beta = 10^2$ and
+# (b) $\beta = 10^{-3}$, and reads the large-$\beta$ picture as a *quantised* representation: the
+# penalty $I(X;L_1+\varepsilon)$ reduces the entropy of $L_1$ by shrinking its effective support,
+# so points gather into a few tight clusters. A t-SNE picture cannot show this on its own (t-SNE
+# normalises distances per point), so beside the embeddings we measure it.
+#
+# **Measures.** On the first-layer outputs $l_1, \dots, l_n$ of $n$ test images:
+#
+# - $I(X;L_1+\varepsilon)$ as estimated by AA-MINE at the end of IB training (the value the penalty
+#   acted on; the record's metric `I_x`);
+# - the **effective number of points** at resolution $h$,
+#
+#   $$N_{\mathrm{eff}}(h) = \exp\Big(-\frac1n \sum_i \log \frac1n \sum_j
+#   e^{-\lVert l_i - l_j\rVert^2 / 2h^2}\Big),$$
+#
+#   which is 1 when all points coincide, $n$ when all are farther apart than about $h$, and $k$ for
+#   $k$ equal, tight clusters. At $h = \sigma$ (the training noise) $\log N_{\mathrm{eff}}$ is the
+#   pairwise-distance (KL) upper bound of Kolchinsky and Tracey, the estimator of the nonlinear
+#   IB {cite:p}`kolchinsky2017nonlinear`, on $I(X;L_1+\varepsilon)$ for $X$ drawn
+#   from the $n$ images: the number of points the noise leaves distinguishable. It falls when points
+#   cluster *or* when the whole layer shrinks relative to the noise. At $h$ = `relative_resolution`
+#   $\times$ the RMS radius $\sqrt{\tfrac1n\sum_i \lVert l_i - \bar l\rVert^2}$ it is scale-free and
+#   only falls when the points form clusters that are tight relative to the layer's own spread:
+#   that is the discretisation the paper describes.
+#
+# All numbers are computed by `ibcore.representation`.
+
+# %% tags=["parameters"]
+# Parameters (papermill overrides them; the defaults are the "tiny" smoke size).
+profile = "tiny"
+results_dir = "results/tiny"
+device = "auto"
+data_dir = None
+dataset = "mnist"
+fraction = 0.01
+steps = 20
+betas = [100.0, 0.001]
+seeds = [0]
+sigma = 1.0
+batch_size = 128
+probe_steps = 50
+checkpoints = 2
+checkpoint_probe_steps = 20
+n_points = 200
+perplexity = 30.0
+relative_resolution = 0.25
+run_missing = True
+
+# %% tags=["hide-input"]
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import Markdown, display
+from myst_nb import glue
+
+from ibcore import representation, table1
+from ibcore.config import TrainConfig
+from ibcore.data import load_dataset
+from ibcore.plotting import save_figure, set_style
+from ibcore.results import load_records, project_path
+from ibcore.sweep import missing_configs, select_records
+
+set_style()
+out_dir = project_path(results_dir)
+# the same runs as python3 -m ibcore.prefetch --profile <profile> --only fig3_tsne (e.g. on a GPU host)
+configs = representation.configs_from_params(
+    dict(
+        betas=betas,
+        dataset=dataset,
+        fraction=fraction,
+        steps=steps,
+        seeds=seeds,
+        sigma=sigma,
+        batch_size=batch_size,
+        probe_steps=probe_steps,
+        checkpoints=checkpoints,
+        checkpoint_probe_steps=checkpoint_probe_steps,
+    )
+)
+if run_missing:
+    records = table1.run_configs(
+        configs,
+        out_dir,
+        device=device,
+        data_dir=data_dir,
+        kind=representation.KIND,
+        save_models=True,
+        progress=False,
+    )
+else:
+    records = select_records(load_records(out_dir, representation.KIND), configs)
+missing = missing_configs(records, configs)
+data = load_dataset(dataset, data_dir, "cpu", fraction=fraction, subset_seed=seeds[0])
+x, labels = data.x_test[:n_points], data.y_test[:n_points].numpy()
+
+# %% [markdown]
+# ## Run
+
+# %% tags=["hide-input"]
+devices = sorted({r["environment"]["device"] for r in records})
+display(
+    Markdown(
+        f"Profile **`{profile}`**: {len(records)} first-layer IB runs "
+        f"(β ∈ {{{', '.join(f'{b:g}' for b in betas)}}}, seeds {list(seeds)}), "
+        f"{dataset.upper()} {100 * fraction:g} % ({data.source['n_train']} training images), "
+        f"{steps} steps of batch {batch_size} on layer 1 only (`max_layers=1`), σ = {sigma}; "
+        f"representations of the first {len(labels)} test images. "
+        f"Training device: {', '.join(devices) or 'none'}; "
+        f"training time {sum(r['timings']['train_seconds'] for r in records):.0f} s "
+        "(summed over the records, read back when already stored)."
+        + (f" **Missing runs** (not stored, `run_missing` is off): {len(missing)}." if missing else "")
+    )
+)
+
+# %% tags=["hide-input"]
+t0 = time.perf_counter()
+rows, embeddings, curves = [], {}, {}
+rels = np.geomspace(0.02, 2.0, 15)
+for r in records:
+    c = TrainConfig.from_dict(r["config"])
+    model = table1.load_model(c, out_dir, kind=representation.KIND)
+    rep = representation.layer_representation(model, x)
+    m = representation.discretisation_measures(rep, sigma, relative_resolution)
+    rows.append(
+        {
+            "beta": c.beta,
+            "seed": c.seed,
+            "test_accuracy": 100 * r["metrics"]["test_accuracy"],
+            "I_x": r["metrics"]["I_x"][0],
+            "I_y": r["metrics"]["I_y"][0],
+            **m,
+        }
+    )
+    if c.seed == seeds[0]:
+        embeddings[c.beta] = representation.cached_tsne_embedding(
+            rep, out_dir / representation.KIND / f"{r['run_id']}.tsne.json", seed=0, perplexity=perplexity
+        )
+        curves[c.beta] = representation.effective_points_curve(rep, rels)
+table = representation.measures_table(rows)
+verdict = representation.discretisation_verdict(table)
+measure_seconds = time.perf_counter() - t0
+
+# %% [markdown]
+# ## Embeddings
+#
+# Each point is one test image, coloured by its digit; the embedding is seeded, with perplexity
+# `perplexity` and PCA initialisation. Panel (c) shows $N_{\mathrm{eff}}$ at every relative
+# resolution, so that the comparison does not hang on one choice of $h$; the dotted line marks
+# `relative_resolution`.
+
+# %% tags=["hide-input"]
+order = sorted(embeddings, reverse=True)
+fig, axes = plt.subplots(1, len(order) + 1, figsize=(4.6 * (len(order) + 1), 4.4))
+cmap = plt.get_cmap("tab10")
+for k, (ax, beta) in enumerate(zip(axes, order, strict=False)):
+    e = embeddings[beta]
+    for digit in range(10):
+        sel = labels == digit
+        ax.scatter(e[sel, 0], e[sel, 1], s=6, color=cmap(digit), label=str(digit), alpha=0.8, linewidths=0)
+    ax.set_title(f"({chr(97 + k)}) β = {beta:g}")
+    ax.set_xticks([])
+    ax.set_yticks([])
+axes[0].legend(title="digit", markerscale=2.5, fontsize=8, ncol=2, loc="best")
+ax = axes[-1]
+for beta in order:
+    ax.plot(rels, curves[beta], marker="o", ms=3, label=f"β = {beta:g}")
+ax.axvline(relative_resolution, color="0.5", linestyle=":")
+ax.set_xscale("log")
+ax.set_yscale("log")
+ax.set_xlabel("resolution h / RMS radius")
+ax.set_ylabel("effective number of points")
+ax.set_title(f"({chr(97 + len(order))}) N_eff, scale-free")
+ax.legend()
+fig.tight_layout()
+save_figure(fig, out_dir / "fig3_tsne.png")
+glue("fig3_fig", fig, display=False)
+plt.close(fig)
+
+# %% [markdown]
+# ```{glue:figure} fig3_fig
+# :name: fig-fig3
+#
+# t-SNE embeddings of the first-layer representation $L_1$ of the MNIST net after IB training of
+# layer 1 with a large and a small $\beta$ (the paper's Fig. 3 uses $10^2$ and $10^{-3}$), and the
+# effective number of points $N_{\mathrm{eff}}$ against the resolution relative to the layer's RMS
+# radius.
+# ```
+
+# %% [markdown]
+# ## Numbers
+#
+# One row per $\beta$ (mean over seeds when there are several): the linear probe's test accuracy
+# on $L_1$ (%), the AA-MINE and MINE values at the end of training (nats), the RMS radius of $L_1$,
+# $N_{\mathrm{eff}}$ at $h = \sigma$ and at the relative resolution, and the fraction of ReLU
+# outputs that are positive.
+
+# %% tags=["hide-input"]
+shown = table[
+    [
+        "beta",
+        "seeds",
+        "test_accuracy",
+        "I_x",
+        "I_y",
+        "radius",
+        "n_eff_noise",
+        "n_eff_relative",
+        "active_fraction",
+    ]
+].rename(
+    columns={
+        "test_accuracy": "probe acc. (%)",
+        "I_x": "I(X;L₁+ε)",
+        "I_y": "I(Y;L₁)",
+        "radius": "RMS radius",
+        "n_eff_noise": "N_eff(h=σ)",
+        "n_eff_relative": f"N_eff(h={relative_resolution:g}·radius)",
+        "active_fraction": "ReLU on",
+    }
+)
+display(shown.round(3).style.hide(axis="index"))
+display(
+    Markdown(
+        f"$n$ = {len(labels)} test images, so $N_{{\\mathrm{{eff}}}} \\le$ {len(labels)}; "
+        f"measuring and embedding took {measure_seconds:.0f} s."
+    )
+)
+
+# %% [markdown]
+# ## Verdict
+#
+# Computed from the table above, largest against smallest β:
+
+# %% tags=["hide-input"]
+display(Markdown(representation.verdict_markdown(verdict)))
+summary = {
+    "profile": profile,
+    "n_points": int(len(labels)),
+    "dataset": dataset,
+    "fraction": fraction,
+    "steps": steps,
+    "sigma": sigma,
+    "relative_resolution": relative_resolution,
+    "rows": table.to_dict(orient="records"),
+    "verdict": verdict,
+}
+representation.write_summary(out_dir / representation.SUMMARY_NAME, summary)
+if verdict:
+    for name, m in verdict["measures"].items():
+        glue(f"fig3_{name}_large", round(m["large"], 3), display=False)
+        glue(f"fig3_{name}_small", round(m["small"], 3), display=False)
+    glue("fig3_all_lower", "yes" if verdict["all_lower"] else "no", display=False)
+
+# %% [markdown]
+# ## Training choices
+#
+# Only layer 1 is trained (`max_layers=1`): Figure 3 shows the first layer, whose training does
+# not depend on the layers above. The runs are stored under the kind `fig3`
+# (`<results_dir>/fig3/`, with the weights as `<run>.model.pt`), apart from the full-depth runs of
+# Table 1 and the β sweep. Everything else (statistics networks, optimiser, noise, probe) is the
+# layer-by-layer IB training of the [Table 1 page](table1.ipynb).

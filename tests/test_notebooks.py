@@ -1,0 +1,39 @@
+"""Notebook sources: each nbs/<stem>.py (jupytext percent format) and its paired .ipynb agree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+from ibcore.notebooks import in_sync, paired_notebook
+
+NBS = Path(__file__).resolve().parents[1] / "nbs"
+SOURCES = sorted(NBS.glob("*.py"))
+
+
+def test_every_notebook_has_a_text_source():
+    stems_py = {p.stem for p in SOURCES}
+    stems_nb = {p.stem for p in NBS.glob("*.ipynb")}
+    assert stems_py and stems_nb <= stems_py, f"notebooks without a .py source: {stems_nb - stems_py}"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_paired_notebook_in_sync_with_its_source(source: Path):
+    notebook = source.with_suffix(".ipynb")
+    assert in_sync(source, notebook), f"{notebook} differs from {source}: run `make notebooks`"
+    tags = [c.metadata.get("tags", []) for c in jupytext.read(source).cells if c.cell_type == "code"]
+    assert ["parameters"] in tags, f"{source} has no cell tagged 'parameters' (papermill needs one)"
+
+
+def test_paired_notebook_rewrites_a_stale_copy(tmp_path: Path):
+    (tmp_path / "a.py").write_text('# %% tags=["parameters"]\nx = 1\n\n# %%\ny = x + 1\n')
+    nb = paired_notebook(tmp_path, "a")
+    assert [c.source for c in nbformat.read(nb, as_version=4).cells] == ["x = 1", "y = x + 1"]
+    (tmp_path / "a.py").write_text('# %% tags=["parameters"]\nx = 2\n')
+    assert not in_sync(tmp_path / "a.py", nb)
+    paired_notebook(tmp_path, "a")
+    cells = nbformat.read(nb, as_version=4).cells
+    assert [c.source for c in cells] == ["x = 2"] and cells[0].metadata["tags"] == ["parameters"]
