@@ -8,6 +8,15 @@ from dataclasses import asdict, dataclass, field, fields
 from ibcore.data import SPECS, check_dataset_name, check_fraction
 
 METHODS = ("ce", "ib")
+#: The beta term while layer i trains (:mod:`ibcore.penalties`): "tied" is the default so that
+#: records stored before the field existed keep their meaning and hash.
+PENALTIES = ("aamine", "aamine_stopgrad", "tied", "pairwise_kl", "logdet", "weight_decay")
+SIGMA_MODES = ("absolute", "layer_scaled")
+#: New fields that ``to_dict`` omits at their default, so stored records keep their run id.
+OMIT_AT_DEFAULT = {"penalty": "tied", "sigma_mode": "absolute", "critic_steps": 1, "val_size": 0}
+#: Fields that do not act when beta = 0 (no penalty): dropped from ``to_dict`` then, so the
+#: beta = 0 run is one record shared by every penalty.
+PENALTY_ONLY = ("penalty", "critic_steps")
 
 
 @dataclass(frozen=True)
@@ -21,6 +30,15 @@ class TrainConfig:
     layers by IB (the probe then reads layer ``max_layers``). ``measure_steps`` > 0 measures
     the information plane of a cross-entropy net at its checkpoints with the estimators of
     IB training, each trained for that many steps on the frozen net.
+
+    ``penalty`` names the estimate of I(X;L_i+eps) the layer is penalised with (see
+    :mod:`ibcore.penalties`); ``critic_steps`` is the number of updates of the penalty's own
+    statistics network per layer update ("aamine" and "aamine_stopgrad" only).
+    ``sigma_mode`` "layer_scaled" makes the noise std of layer i ``sigma`` times the median
+    nearest-neighbour distance of L_i on (up to) the first 2048 training images when layer i
+    starts. ``val_size`` > 0 holds out that many training images as a validation split
+    (:func:`ibcore.data.with_validation`): probes then report validation accuracy and draw from
+    their own generators, so probing never changes training.
     """
 
     dataset: str = "mnist"
@@ -42,6 +60,10 @@ class TrainConfig:
     widths: tuple[int, ...] = (784, 512, 256, 10)
     channels: tuple[int, ...] = (32, 64, 128)
     seed: int = 0
+    penalty: str = "tied"
+    sigma_mode: str = "absolute"
+    critic_steps: int = 1
+    val_size: int = 0
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -81,6 +103,25 @@ class TrainConfig:
                 raise ValueError(f"{name} must be > 0, got {value!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.penalty not in PENALTIES:
+            raise ValueError(f"unknown penalty {self.penalty!r}; choose one of {PENALTIES}")
+        if self.sigma_mode not in SIGMA_MODES:
+            raise ValueError(f"unknown sigma_mode {self.sigma_mode!r}; choose one of {SIGMA_MODES}")
+        if not (isinstance(self.critic_steps, int) and self.critic_steps > 0):
+            raise ValueError(f"critic_steps must be a positive integer, got {self.critic_steps!r}")
+        if self.critic_steps > 1 and self.penalty not in ("aamine", "aamine_stopgrad"):
+            raise ValueError(
+                f"critic_steps={self.critic_steps} acts only for penalty 'aamine' or 'aamine_stopgrad', "
+                f"not {self.penalty!r}; leave it at 1"
+            )
+        if not (isinstance(self.val_size, int) and self.val_size >= 0):
+            raise ValueError(f"val_size must be an integer >= 0, got {self.val_size!r}")
+        if self.sigma_mode != "absolute" and self.method != "ib":
+            raise ValueError(f"sigma_mode {self.sigma_mode!r} acts only for method 'ib'; use 'absolute'")
+        if self.beta > 0 and self.sigma == 0 and self.penalty not in ("tied", "weight_decay"):
+            raise ValueError(
+                f"penalty {self.penalty!r} needs sigma > 0 (I(X;L+eps) is infinite at sigma = 0)"
+            )
         n_layers = len(self.widths) - 1 if self.arch == "mlp" else len(self.channels) + 1
         if self.max_layers > n_layers:
             raise ValueError(f"max_layers={self.max_layers} but the {self.arch} has {n_layers} layers")
@@ -90,7 +131,10 @@ class TrainConfig:
             raise ValueError("the last width must be at least the number of classes for cross-entropy")
 
     def to_dict(self) -> dict:
-        """The JSON form; fields that do not act for this run's architecture are dropped."""
+        """The JSON form; fields that do not act for this run's architecture are dropped, and so
+        are the fields of :data:`OMIT_AT_DEFAULT` at their defaults (records stored before they
+        existed keep their hash) and ``penalty`` / ``critic_steps`` at beta = 0 (they do not act
+        there, so the beta = 0 run is shared by every penalty)."""
         d = asdict(self)
         d.pop("channels" if self.arch == "mlp" else "widths")
         d["critic_hidden"] = list(d["critic_hidden"])
@@ -100,6 +144,9 @@ class TrainConfig:
             d["channels"] = list(d["channels"])
         if not d["extra"]:
             d.pop("extra")
+        for name, default in OMIT_AT_DEFAULT.items():
+            if d[name] == default or (name in PENALTY_ONLY and self.beta == 0):
+                d.pop(name)
         return d
 
     @classmethod

@@ -184,16 +184,23 @@ def floored_logsumexp(logits: torch.Tensor, floor: float = LOGSUMEXP_FLOOR) -> t
 
 
 class TiedMixtureCritic(nn.Module):
-    """AA-MINE statistics network used while layer i itself trains (Sec. 4).
+    """The "tied" penalty: a mixture critic whose copy of layers 1..i is the layers themselves.
 
-    The copy of layers 1..i is tied to the layers (h(x) = L_i, so it never lags behind), and
-    -log p(z) is modelled by the batch mixture of the noise kernels instead of a learnt net:
-    T(x_k, z) = -a ||h_k - z||^2 - log mean_j exp(-a ||h_j - z||^2), with a = exp(s)/d learnt.
-    Every term is fixed by the architecture and the noise model, so the layer cannot exploit a
-    learnt marginal model; with a trainable g(z) (:class:`ArchitectureAwareCritic`) we measured
-    the layer running away from the critic to chance accuracy. Only the joint term of the DV
-    value is bounded (by log(batch size)); the marginal term is not, so values above log B
-    occur when shuffled pairs score far below joint ones.
+    T(x_k, z) = -a ||h_k - z||^2 - log mean_j exp(-a ||h_j - z||^2), with h = L_i (tied: the
+    copy never lags behind, and the layer gets gradient through h as well as through z) and
+    a = exp(s)/d learnt; -log p(z) is modelled by the batch mixture of the noise kernels
+    instead of a learnt net.
+
+    What it is not: it is neither the paper's AA-MINE (whose copy belongs to the critic, so the
+    layer gets gradient only through z = L_i + eps; :class:`ArchitectureAwareCritic`, penalty
+    "aamine") nor a bound on I(X;L_i+eps). Only the joint term of its DV value is bounded (by
+    log B); the marginal term is not, so once the MI exceeds log B shuffled pairs score far
+    below joint ones and the value climbs far above the truth (linear-Gaussian data with known
+    MI 67 nats reads ~340; tests/test_penalties.py shows the bias against Eq. 5). As a penalty
+    its gradient mostly pulls the nearest shuffled pair together. It stays the default
+    ("tied") so that stored records keep their meaning, and it is the I(X;L_i+eps) curve
+    recorded for every penalty (``I_x``); the pairwise bounds (:func:`pairwise_kl_upper_bound`,
+    :func:`bhattacharyya_lower_bound`) are recorded beside it.
 
     The scores depend on (h, z) only through the squared distances ||z_k - h_j||^2, which do not
     depend on the critic's parameter: a caller that scores one batch twice (before and after a
@@ -241,3 +248,46 @@ class TiedMixtureCritic(nn.Module):
         z = z.flatten(1)
         self.ensure_scale(h, z)
         return self.scores_from_distances(squared_distances(z, h), perm)
+
+
+def _pairwise_mixture_bound(h: torch.Tensor, sigma: float, divisor: float) -> torch.Tensor:
+    """-(1/B) sum_i log (1/B) sum_j exp(-||h_i - h_j||^2 / (divisor sigma^2)), h of shape [B, d]."""
+    h = h.flatten(1)
+    b = h.shape[0]
+    d2 = squared_distances(h, h)
+    d2 = d2 * (1 - torch.eye(b, dtype=d2.dtype, device=d2.device))  # exact zeros on the diagonal
+    return -(torch.logsumexp(-d2 / (divisor * sigma**2), dim=1) - math.log(b)).mean()
+
+
+def pairwise_kl_upper_bound(h: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Upper bound on I(X; h(X) + eps), eps ~ N(0, sigma^2 I), X uniform over the B rows of h.
+
+    The pairwise-KL bound of Kolchinsky & Tracey (as in nonlinear IB): the KL divergence of
+    N(h_i, sigma^2 I) from N(h_j, sigma^2 I) is ||h_i - h_j||^2 / (2 sigma^2), so
+    I <= -(1/B) sum_i log (1/B) sum_j exp(-||h_i - h_j||^2 / (2 sigma^2)) <= log B.
+    Differentiable in h.
+    """
+    return _pairwise_mixture_bound(h, sigma, 2.0)
+
+
+def bhattacharyya_lower_bound(h: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Lower bound on I(X; h(X) + eps) for X uniform over the rows of h: the pairwise bound with
+    the Bhattacharyya distance ||h_i - h_j||^2 / (8 sigma^2) in place of the KL divergence."""
+    return _pairwise_mixture_bound(h, sigma, 8.0)
+
+
+def gaussian_logdet(h: torch.Tensor, sigma: float) -> torch.Tensor:
+    """1/2 log det(I + Cov(h) / sigma^2), Cov the sample covariance (divisor B - 1) of the B rows.
+
+    The form of Eq. 5: I(X; L + eps) of a Gaussian L with that covariance. When the dimension d
+    exceeds B the B x B Gram form det(I_B + H H^T / ((B-1) sigma^2)) (H the centred rows, the
+    same determinant) is used. Differentiable in h.
+    """
+    h = h.flatten(1)
+    b, d = h.shape
+    hc = h - h.mean(0)
+    gram = hc @ hc.T if d > b else hc.T @ hc
+    m = torch.eye(gram.shape[0], dtype=h.dtype, device=h.device) + gram / ((b - 1) * sigma**2)
+    chol, info = torch.linalg.cholesky_ex(m)  # no exception (and no host sync) on a non-finite h
+    value = torch.log(chol.diagonal()).sum()
+    return torch.where(info == 0, value, torch.full_like(value, math.nan))

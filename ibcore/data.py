@@ -13,7 +13,7 @@ import os
 import tempfile
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -157,6 +157,8 @@ class Dataset:
     x_test: torch.Tensor
     y_test: torch.Tensor
     source: dict
+    x_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
 
     @property
     def num_classes(self) -> int:
@@ -193,6 +195,66 @@ def load_dataset(
         y_train=y_train[keep].to(device),
         x_test=to_tensor_images(arrays["x_test"], name).to(device),
         y_test=torch.from_numpy(arrays["y_test"].astype(np.int64)).to(device),
+        source=source,
+    )
+
+
+def balanced_draw(labels: torch.Tensor, pool: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
+    """Sorted indices of ``size`` samples of ``pool`` (indices into ``labels``), class-balanced:
+    size // C a class, the remainder one more to the first classes, drawn with ``gen``."""
+    classes = torch.unique(labels).tolist()
+    base, extra = divmod(size, len(classes))
+    picked = []
+    for k, c in enumerate(classes):
+        idx = pool[labels[pool] == c]
+        want = base + (k < extra)
+        if want > idx.numel():
+            raise ValueError(f"class {c} has only {idx.numel()} images left for a validation split of {size}")
+        picked.append(idx[torch.randperm(idx.numel(), generator=gen)[:want]])
+    return torch.sort(torch.cat(picked)).values
+
+
+#: The validation draw's generator is seeded with subset_seed + this (distinct from the subset's).
+VAL_SEED_OFFSET = 7919
+
+
+def with_validation(data: Dataset, val_size: int, data_dir: str | os.PathLike | None = None) -> Dataset:
+    """``data`` with ``val_size`` training images held out as a class-balanced validation split.
+
+    For a fractional subset the split comes from outside the subset (the run trains on the same
+    images as without a split); for the full set it is taken out of the training set, which
+    keeps the rest. Deterministic given the subset seed (``data.source["subset_seed"]``).
+    """
+    if not (isinstance(val_size, int) and val_size > 0):
+        raise ValueError(f"val_size must be a positive integer, got {val_size!r}")
+    if data.x_val is not None:
+        raise ValueError("data already holds a validation split; load the data set afresh")
+    fraction, seed = data.source["fraction"], data.source["subset_seed"]
+    arrays, _ = load_arrays(data.name, data_dir if data_dir is not None else Path(data.source["file"]).parent)
+    labels = torch.from_numpy(arrays["y_train"].astype(np.int64))
+    keep = stratified_subset(labels, fraction, seed)
+    if keep.numel() != data.x_train.shape[0]:
+        raise ValueError("data does not hold the subset its source names; load it with load_dataset first")
+    gen = torch.Generator().manual_seed(seed + VAL_SEED_OFFSET)
+    device = data.x_train.device
+    source = {**data.source, "val_size": val_size}
+    if fraction < 1:
+        outside = torch.ones(labels.numel(), dtype=torch.bool)
+        outside[keep] = False
+        val = balanced_draw(labels, torch.nonzero(outside).squeeze(1), val_size, gen)
+        x_val = to_tensor_images(arrays["x_train"][val.numpy()], data.name).to(device)
+        return replace(data, x_val=x_val, y_val=labels[val].to(device), source=source)
+    val = balanced_draw(labels, keep, val_size, gen)
+    rest = torch.ones(labels.numel(), dtype=torch.bool)
+    rest[val] = False
+    rest_dev = rest.to(device)
+    source["n_train"] = int(rest.sum())
+    return replace(
+        data,
+        x_train=data.x_train[rest_dev],
+        y_train=data.y_train[rest_dev],
+        x_val=data.x_train[val.to(device)],
+        y_val=data.y_train[val.to(device)],
         source=source,
     )
 

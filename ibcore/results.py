@@ -75,24 +75,34 @@ def environment(device: torch.device | str | None = None) -> dict[str, Any]:
     return env
 
 
+#: Statuses of a finished run: "diverged" runs (non-finite values, see
+#: :func:`ibcore.training.train_ib_layerwise`) are stored and not rerun, but :func:`load_records`
+#: and the tables read "complete" runs only.
+FINISHED = ("complete", "diverged")
+
+
 def write_record(results_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
     """Store a complete record atomically; returns its path."""
     for key in ("kind", "config", "metrics"):
         if key not in record:
             raise ValueError(f"a record needs the key {key!r}")
-    record = {**record, "run_id": config_id(record["config"]), "status": "complete"}
+    status = record.get("status", "complete")
+    if status not in FINISHED:
+        raise ValueError(f"a record's status must be one of {FINISHED}, got {status!r}")
+    record = {**record, "run_id": config_id(record["config"]), "status": status}
     path = record_path(results_dir, record["kind"], record["config"])
     atomic_write_bytes(path, json.dumps(record, indent=1, sort_keys=True, default=float).encode())
     return path
 
 
 def read_record(results_dir: str | os.PathLike, kind: str, config: dict[str, Any]) -> dict | None:
-    """The complete record of ``config``, or None when it has not been run."""
+    """The finished record of ``config`` (status "complete" or "diverged"), or None when it has
+    not been run."""
     path = record_path(results_dir, kind, config)
     if not path.is_file():
         return None
     record = json.loads(path.read_text())
-    return record if record.get("status") == "complete" else None
+    return record if record.get("status") in FINISHED else None
 
 
 def load_records(

@@ -16,13 +16,15 @@ from ibcore.results import config_id
 
 
 def select_records(records: Iterable[dict[str, Any]], configs: Sequence[TrainConfig]) -> list[dict]:
-    """The records of exactly ``configs`` (matched by run id), in the order of ``configs``."""
-    by_id = {r.get("run_id") or config_id(r["config"]): r for r in records}
+    """The complete records of exactly ``configs`` (matched by run id), in the order of
+    ``configs``; diverged runs are left out (:func:`missing_configs` does not list them)."""
+    done = [r for r in records if r.get("status", "complete") == "complete"]
+    by_id = {r.get("run_id") or config_id(r["config"]): r for r in done}
     return [by_id[cid] for cid in (config_id(c.to_dict()) for c in configs) if cid in by_id]
 
 
 def missing_configs(records: Iterable[dict[str, Any]], configs: Sequence[TrainConfig]) -> list[TrainConfig]:
-    """The configs of ``configs`` that have no record."""
+    """The configs of ``configs`` that have no record (a diverged run's record counts: it ran)."""
     have = {r.get("run_id") or config_id(r["config"]) for r in records}
     return [c for c in configs if config_id(c.to_dict()) not in have]
 
@@ -35,7 +37,7 @@ def sweep_frame(records: Iterable[dict[str, Any]]):
     rows = []
     for r in records:
         c, m = r["config"], r["metrics"]
-        if c["method"] != "ib":
+        if c["method"] != "ib" or r.get("status", "complete") != "complete":
             continue
         row = {
             "dataset": c["dataset"],

@@ -13,7 +13,7 @@ from dataclasses import replace
 import torch
 
 from ibcore.config import TrainConfig
-from ibcore.data import Dataset, load_dataset
+from ibcore.data import Dataset, load_dataset, with_validation
 from ibcore.results import atomic_torch_save, environment, record_path, run_all
 from ibcore.runtime import resolve_device
 from ibcore.training import train
@@ -69,18 +69,21 @@ def cell_configs(
 
 
 class DataCache:
-    """Loads each (dataset, fraction, subset seed) once per process."""
+    """Loads each (dataset, fraction, subset seed, validation size) once per process."""
 
     def __init__(self, data_dir: str | os.PathLike | None, device: torch.device) -> None:
         self.data_dir, self.device = data_dir, device
         self._cache: dict[tuple, Dataset] = {}
 
     def get(self, config: TrainConfig) -> Dataset:
-        key = (config.dataset, config.fraction, config.seed if config.fraction < 1 else 0)
+        key = (config.dataset, config.fraction, config.seed if config.fraction < 1 else 0, config.val_size)
         if key not in self._cache:
-            self._cache[key] = load_dataset(
+            data = load_dataset(
                 config.dataset, self.data_dir, self.device, fraction=config.fraction, subset_seed=key[2]
             )
+            if config.val_size:
+                data = with_validation(data, config.val_size, self.data_dir)
+            self._cache[key] = data
         return self._cache[key]
 
 
@@ -129,11 +132,14 @@ def run_configs(
 
 def summarise(records: Iterable[dict]):
     """pandas DataFrame: one row per (dataset, fraction, row) with mean, std and n of the test
-    accuracy in %, the paper's value and the run size."""
+    accuracy in %, the paper's value and the run size. Runs whose status is not "complete"
+    (diverged ones) are left out."""
     import pandas as pd
 
     rows = []
     for r in records:
+        if r.get("status", "complete") != "complete":
+            continue
         c = r["config"]
         rows.append(
             {

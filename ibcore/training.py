@@ -6,6 +6,7 @@ resume from a checkpoint file written atomically at every checkpoint.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -17,11 +18,19 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ibcore.config import TrainConfig
-from ibcore.critics import LabelCritic, TiedMixtureCritic, critic_param_groups, squared_distances
+from ibcore.critics import (
+    LabelCritic,
+    TiedMixtureCritic,
+    bhattacharyya_lower_bound,
+    critic_param_groups,
+    pairwise_kl_upper_bound,
+    squared_distances,
+)
 from ibcore.data import Dataset
 from ibcore.dv import MovingAverageDV, dv_bound
 from ibcore.estimators import check_finite, marginal_permutation
 from ibcore.models import LayerStack, build_model
+from ibcore.penalties import Penalty, make_penalty
 from ibcore.results import atomic_torch_save
 
 EVAL_SAMPLES = 2048
@@ -95,6 +104,36 @@ def probe_accuracies(
     test_f = apply_in_chunks(net, data.x_test).flatten(1)
     probe = train_linear_probe(train_f, data.y_train, data.num_classes, steps, lr, gen)
     return accuracy(probe, train_f, data.y_train), accuracy(probe, test_f, data.y_test)
+
+
+def probe_report(
+    net: nn.Module,
+    data: Dataset,
+    steps: int,
+    lr: float,
+    gen: torch.Generator,
+    train_features: torch.Tensor | None = None,
+) -> dict[str, float]:
+    """Accuracy of a linear probe post-trained on the frozen ``net``'s output on the training
+    set, on the test set and, when ``data`` holds one, on the validation split (key "val")."""
+    if train_features is None:
+        train_features = apply_in_chunks(net, data.x_train)
+    train_f = train_features.flatten(1)
+    probe = train_linear_probe(train_f, data.y_train, data.num_classes, steps, lr, gen)
+    out = {
+        "train": accuracy(probe, train_f, data.y_train),
+        "test": accuracy(probe, apply_in_chunks(net, data.x_test).flatten(1), data.y_test),
+    }
+    if data.x_val is not None:
+        out["val"] = accuracy(probe, apply_in_chunks(net, data.x_val).flatten(1), data.y_val)
+    return out
+
+
+def side_generator(device: torch.device, *key: object) -> torch.Generator:
+    """A generator for work beside training (probes, measurements, extra critic batches), seeded
+    from ``key`` (the run's seed first) alone, so that it draws nothing from the training stream."""
+    digest = hashlib.sha256(repr(key).encode()).digest()
+    return torch.Generator(device=device).manual_seed(int.from_bytes(digest[:8], "little") >> 1)
 
 
 def measure_information(
@@ -209,6 +248,8 @@ def train_cross_entropy(
             curves["train_loss"].append(mean_loss)
             model.eval()
             curves["test_accuracy"].append(accuracy(model, data.x_test, data.y_test))
+            if data.x_val is not None:
+                curves.setdefault("val_accuracy", []).append(accuracy(model, data.x_val, data.y_val))
             if config.measure_steps:
                 i_x, i_y = measure_information(model, data, config, device, gen)
                 curves["I_x"].append(i_x)
@@ -231,6 +272,8 @@ def train_cross_entropy(
         "test_accuracy": accuracy(model, data.x_test, data.y_test),
         "train_accuracy": accuracy(model, data.x_train, data.y_train),
     }
+    if data.x_val is not None:
+        metrics["val_accuracy"] = accuracy(model, data.x_val, data.y_val)
     return {
         "model": model,
         "metrics": metrics,
@@ -306,11 +349,24 @@ class LayerObjective:
     ) -> tuple[float, float]:
         """(I(X; L_i + eps), I(Y; L_i)) DV bounds of the current critics on a fixed sample."""
         l = block(h_prev)  # noqa: E741
-        z = l + sigma * torch.randn(l.shape, generator=gen, device=l.device)
+        noise = sigma * torch.randn(l.shape, generator=gen, device=l.device)
         perm = marginal_permutation(l.shape[0], gen)
-        i_y = dv_bound(*self.critic_y.scores(l, y, perm))
-        i_x = dv_bound(*self.critic_x.scores_from_features(l, z, perm))
+        i_x, i_y = self.bounds_on(l, y, noise, perm)
         return float(i_x), float(i_y)
+
+    @torch.no_grad()
+    def bounds_on(
+        self,
+        l: torch.Tensor,  # noqa: E741
+        y: torch.Tensor,
+        noise: torch.Tensor,
+        perm: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(I(X; L_i + eps), I(Y; L_i)) of :meth:`bounds` given the layer output, noise and
+        permutation, as tensors (no host sync)."""
+        i_y = dv_bound(*self.critic_y.scores(l, y, perm))
+        i_x = dv_bound(*self.critic_x.scores_from_features(l, l + noise, perm))
+        return i_x, i_y
 
 
 def ib_layer_setup(
@@ -333,15 +389,18 @@ def ib_batch(
     feature_shape: tuple[int, ...],
     config: TrainConfig,
     gen: torch.Generator,
+    sigma: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One batch of IB training: (L_{i-1}, y, marginal permutation, noise eps of shape L_i)."""
+    """One batch of IB training: (L_{i-1}, y, marginal permutation, noise eps of shape L_i).
+
+    ``sigma`` is the noise std of this layer (default ``config.sigma``); the draws from ``gen``
+    do not depend on it."""
     device = h_prev_all.device
+    sigma = config.sigma if sigma is None else sigma
     idx = torch.randint(h_prev_all.shape[0], (config.batch_size,), generator=gen, device=device)
     perm = marginal_permutation(config.batch_size, gen)
     # sigma * randn in one pass: normal_ draws the same standard normals as randn
-    noise = torch.empty((config.batch_size, *feature_shape), device=device).normal_(
-        0.0, config.sigma, generator=gen
-    )
+    noise = torch.empty((config.batch_size, *feature_shape), device=device).normal_(0.0, sigma, generator=gen)
     return h_prev_all[idx], y_all[idx], perm, noise
 
 
@@ -387,6 +446,91 @@ def ib_step(
     opt_layer.step()
 
 
+def ib_step_penalty(
+    block: nn.Module,
+    layer_params: list[nn.Parameter],
+    opt_layer: torch.optim.Optimizer,
+    objective: LayerObjective,
+    penalty: Penalty,
+    h_prev: torch.Tensor,
+    y: torch.Tensor,
+    perm: torch.Tensor,
+    noise: torch.Tensor,
+    beta: float,
+    extra_batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = (),
+) -> None:
+    """:func:`ib_step` with a penalty other than "tied" (:mod:`ibcore.penalties`), beta > 0.
+
+    (a) the statistics networks of I(Y;L_i) and of the recorded I(X;L_i+eps) (the tied critic,
+    trained exactly as in :func:`ib_step` but not acting on the layer) ascend with the layer
+    fixed, and the penalty's own statistics network makes one update on each batch of
+    ``extra_batches`` ((L_{i-1}, eps, perm) drawn beside the training stream) and then one on
+    this batch; (b) the layer ascends I(Y;L_i) - beta * penalty, critics fixed.
+    """
+    l = block(h_prev)  # noqa: E741
+    l_fixed = l.detach()
+    critic_x = objective.critic_x
+    with torch.no_grad():
+        h = l_fixed.flatten(1)
+        z = h + noise.flatten(1)
+        critic_x.ensure_scale(h, z)
+        d2_fixed = squared_distances(z, h)
+    objective.critic_update(l_fixed, y, perm, d2_fixed)
+    if penalty.has_critic:
+        for h_extra, noise_extra, perm_extra in extra_batches:
+            with torch.no_grad():
+                l_extra = block(h_extra)
+            penalty.train_critic(h_extra, l_extra, noise_extra, perm_extra)
+        penalty.train_critic(h_prev, l_fixed, noise, perm)
+    goal = dv_bound(*objective.critic_y.scores(l, y, perm)) - beta * penalty.value(h_prev, l, noise, perm)
+    grads = torch.autograd.grad(-goal, layer_params)
+    for p, g in zip(layer_params, grads, strict=True):
+        p.grad = g
+    opt_layer.step()
+
+
+@torch.no_grad()
+def median_nn_distance(h: torch.Tensor) -> float:
+    """Median over the rows of ``h`` of the Euclidean distance to the nearest other row."""
+    h = h.flatten(1)
+    d2 = squared_distances(h, h)
+    d2.fill_diagonal_(math.inf)
+    return float(d2.amin(1).median().sqrt())
+
+
+@torch.no_grad()
+def layer_statistics(block: nn.Module, l: torch.Tensor) -> tuple[float, float | None]:  # noqa: E741
+    """(RMS radius sqrt(mean ||h - mean h||^2), fraction of outputs > 0) of the layer output
+    ``l``; the fraction is None for a block without a ReLU (the linear last layer)."""
+    h = l.flatten(1)
+    radius = float((h - h.mean(0)).pow(2).sum(1).mean().sqrt())
+    has_relu = any(isinstance(m, nn.ReLU) for m in block.modules())
+    return radius, (float((h > 0).float().mean()) if has_relu else None)
+
+
+def layer_sigma(config: TrainConfig, block: nn.Module, h_prev_eval: torch.Tensor, layer: int) -> float:
+    """The noise std of layer ``layer``: ``config.sigma`` ("absolute"), or ``config.sigma`` times
+    the median nearest-neighbour distance of the layer's output on the (up to 2048) evaluation
+    images ("layer_scaled"), measured when the layer starts."""
+    if config.sigma_mode == "absolute":
+        return config.sigma
+    with torch.no_grad():
+        scale = median_nn_distance(block(h_prev_eval))
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError(
+            f"layer {layer}: median nearest-neighbour distance is {scale}, so sigma_mode 'layer_scaled' "
+            "gives no noise scale; use sigma_mode 'absolute'"
+        )
+    return config.sigma * scale
+
+
+def _first_non_finite(values: dict[str, float | None]) -> tuple[str, float] | None:
+    for name, v in values.items():
+        if v is not None and not math.isfinite(v):
+            return name, v
+    return None
+
+
 def train_ib_layerwise(
     config: TrainConfig,
     data: Dataset,
@@ -396,18 +540,25 @@ def train_ib_layerwise(
 ) -> dict:
     """Layer-by-layer training on I(Y;L_i) - beta I(X;L_i+eps) (Eq. 2, Sec. 4), then a probe.
 
-    For i = 1..n: layer i and the statistics networks (MINE for I(Y;L_i), AA-MINE for
-    I(X;L_i+eps); its copy of layers 1..i is tied to the layers themselves, so h(x) = L_i
-    and follows the layer at every step) are updated in alternation for ``config.steps``
-    steps (:func:`ib_step`): first the critics ascend their DV bounds (Eq. 6, with MINE's
-    moving-average gradient) with the layer fixed, then the layer ascends
-    I(Y;L_i) - beta I(X;L_i+eps), each term the batch DV bound of the now fixed critics.
-    Layer i is then frozen; layers 1..i-1 are frozen already, so their output is computed
-    once per layer.
+    For i = 1..n: layer i and the statistics networks (MINE for I(Y;L_i); for I(X;L_i+eps) the
+    tied critic, whose copy of layers 1..i is the layers themselves) are updated in alternation
+    for ``config.steps`` steps (:func:`ib_step`): first the critics ascend their DV bounds
+    (Eq. 6, with MINE's moving-average gradient) with the layer fixed, then the layer ascends
+    I(Y;L_i) - beta * penalty, each term evaluated with the now fixed critics. The penalty is
+    the tied critic's DV bound ("tied") or another estimate of I(X;L_i+eps)
+    (``config.penalty``, :mod:`ibcore.penalties`, :func:`ib_step_penalty`); the tied critic's
+    value is recorded as ``I_x`` for every penalty, beside the pairwise bounds. Layer i is then
+    frozen; layers 1..i-1 are frozen already, so their output is computed once per layer.
+
+    A checkpoint where I_x, I_y or the penalty is not finite ends the run: the result then has
+    ``status`` "diverged" and ``failure`` (layer, step, quantity), and no probe.
     """
     ckpt = Checkpointer(checkpoint)
     model = make_model(config, data).to(device)
     gen = torch.Generator(device=device).manual_seed(config.seed)
+    # beside the training stream: extra critic batches, and (val_size > 0) probes and measurements
+    aux_gen = side_generator(device, config.seed, "critic batches")
+    side = config.val_size > 0
     n = data.x_train.shape[0]
     eval_idx = torch.arange(min(n, EVAL_SAMPLES), device=device)
     layers: list[dict] = []
@@ -416,6 +567,8 @@ def train_ib_layerwise(
     if resume is not None:
         model.load_state_dict(resume["model"])
         gen.set_state(resume["gen"])
+        if "aux_gen" in resume:
+            aux_gen.set_state(resume["aux_gen"])
         layers, start_layer, start_step = resume["layers"], resume["layer"], resume["step"]
         elapsed = resume["elapsed"]
     for p in model.parameters():
@@ -428,60 +581,150 @@ def train_ib_layerwise(
     n_layers = config.max_layers or len(model)
     if n_layers > len(model):
         raise ValueError(f"max_layers={config.max_layers} but the net has {len(model)} layers")
+    failure: dict | None = None
     for i in range(start_layer, n_layers + 1):
         block = model.blocks[i - 1]
         torch.manual_seed(config.seed * 1000 + i)  # critic init: the same whether resumed or not
         feature_shape, layer_params, opt_layer, objective = ib_layer_setup(
             block, h_prev_all, data.num_classes, config
         )
-        record = {"layer": i, "step": [], "I_x": [], "I_y": [], "probe_test_accuracy": []}
+        resuming = resume is not None and i == start_layer and start_step > 0
+        if resuming and "sigma_layer" in resume:
+            sigma = resume["sigma_layer"]
+        else:
+            sigma = layer_sigma(config, block, h_prev_all[eval_idx], i)
+        penalty: Penalty | None = None
+        if config.beta > 0 and config.penalty != "tied":
+            penalty = make_penalty(
+                config.penalty, block, math.prod(feature_shape), sigma, config.critic_hidden, config.critic_lr
+            )
+        record = {
+            "layer": i,
+            "step": [],
+            "I_x": [],
+            "I_y": [],
+            "probe_test_accuracy": [],
+            "I_x_kl_upper": [],
+            "I_x_bhattacharyya_lower": [],
+            "sigma": [],
+            "rms_radius": [],
+            "active_fraction": [],
+        }
+        if config.beta > 0:
+            record["penalty_value"] = []
+        if side:
+            record["probe_val_accuracy"] = []
         first = 1
-        if resume is not None and i == start_layer and start_step > 0:
+        if resuming:
             objective.load_state_dict(resume["objective"])
             opt_layer.load_state_dict(resume["opt_layer"])
+            if penalty is not None and resume.get("penalty") is not None:
+                penalty.load_state_dict(resume["penalty"])
             record = resume["record"]
             first = start_step + 1
         t_layer = time.perf_counter()
         bar = tqdm(range(first, config.steps + 1), desc=f"layer {i}", disable=not progress, leave=False)
         for step in bar:
-            h_prev, y, perm, noise = ib_batch(h_prev_all, data.y_train, feature_shape, config, gen)
-            ib_step(block, layer_params, opt_layer, objective, h_prev, y, perm, noise, config.beta)
+            h_prev, y, perm, noise = ib_batch(h_prev_all, data.y_train, feature_shape, config, gen, sigma)
+            if penalty is None:
+                ib_step(block, layer_params, opt_layer, objective, h_prev, y, perm, noise, config.beta)
+            else:
+                extra = []
+                for _ in range(config.critic_steps - 1 if penalty.has_critic else 0):
+                    h_x, _, perm_x, noise_x = ib_batch(
+                        h_prev_all, data.y_train, feature_shape, config, aux_gen, sigma
+                    )
+                    extra.append((h_x, noise_x, perm_x))
+                ib_step_penalty(
+                    block, layer_params, opt_layer, objective, penalty, h_prev, y, perm, noise, config.beta,
+                    extra_batches=extra,
+                )  # fmt: skip
             if step % every == 0 or step == config.steps:
-                e_idx = eval_idx
-                i_x, i_y = objective.bounds(block, h_prev_all[e_idx], data.y_train[e_idx], config.sigma, gen)
-                check_finite(
-                    i_x,
-                    f"I(X;L_{i}+eps) at layer {i}, step {step}",
-                    "Lower lr or critic_lr, or raise sigma; finished runs are kept.",
+                m_gen = side_generator(device, config.seed, "measure", i, step) if side else gen
+                h_eval, y_eval = h_prev_all[eval_idx], data.y_train[eval_idx]
+                with torch.no_grad():
+                    l_eval = block(h_eval)
+                    noise_eval = sigma * torch.randn(l_eval.shape, generator=m_gen, device=device)
+                    perm_eval = marginal_permutation(l_eval.shape[0], m_gen)
+                    i_x_t, i_y_t = objective.bounds_on(l_eval, y_eval, noise_eval, perm_eval)
+                    i_x, i_y = float(i_x_t), float(i_y_t)
+                    penalty_value = None
+                    if penalty is not None:
+                        penalty_value = float(penalty.value(h_eval, l_eval, noise_eval, perm_eval))
+                    elif config.beta > 0:
+                        penalty_value = i_x  # the tied critic is the penalty
+                    upper = lower = None
+                    if sigma > 0:
+                        upper = float(pairwise_kl_upper_bound(l_eval, sigma))
+                        lower = float(bhattacharyya_lower_bound(l_eval, sigma))
+                    radius, active = layer_statistics(block, l_eval)
+                bad = _first_non_finite(
+                    {
+                        f"I(X;L_{i}+eps)": i_x,
+                        f"I(Y;L_{i})": i_y,
+                        f"penalty {config.penalty}": penalty_value,
+                        "RMS radius": radius,
+                    }
                 )
-                check_finite(i_y, f"I(Y;L_{i}) at layer {i}, step {step}", "Lower lr or critic_lr.")
+                if bad is not None:
+                    failure = {"layer": i, "step": step, "quantity": bad[0], "value": repr(bad[1])}
+                    break
                 record["step"].append(step)
                 record["I_x"].append(i_x)
                 record["I_y"].append(i_y)
+                record["I_x_kl_upper"].append(upper)
+                record["I_x_bhattacharyya_lower"].append(lower)
+                record["sigma"].append(sigma)
+                record["rms_radius"].append(radius)
+                record["active_fraction"].append(active)
+                if config.beta > 0:
+                    record["penalty_value"].append(penalty_value)
                 if config.checkpoint_probe_steps:
-                    _, test_acc = probe_accuracies(
-                        model.prefix(i),
-                        data,
-                        config.checkpoint_probe_steps,
-                        config.probe_lr,
-                        gen,
-                        train_features=apply_in_chunks(block, h_prev_all),
-                    )
-                    record["probe_test_accuracy"].append(test_acc)
+                    features = apply_in_chunks(block, h_prev_all)
+                    if side:
+                        accs = probe_report(
+                            model.prefix(i),
+                            data,
+                            config.checkpoint_probe_steps,
+                            config.probe_lr,
+                            side_generator(device, config.seed, "probe", i, step),
+                            train_features=features,
+                        )
+                        record["probe_val_accuracy"].append(accs["val"])
+                        record["probe_test_accuracy"].append(accs["test"])
+                    else:
+                        _, test_acc = probe_accuracies(
+                            model.prefix(i),
+                            data,
+                            config.checkpoint_probe_steps,
+                            config.probe_lr,
+                            gen,
+                            train_features=features,
+                        )
+                        record["probe_test_accuracy"].append(test_acc)
                 bar.set_postfix(I_x=f"{i_x:.2f}", I_y=f"{i_y:.3f}")
                 ckpt.save(
                     {
                         "model": model.state_dict(),
                         "gen": _gen_state(gen),
+                        "aux_gen": _gen_state(aux_gen),
                         "layers": layers,
                         "layer": i,
                         "step": step,
                         "record": record,
                         "objective": objective.state_dict(),
                         "opt_layer": opt_layer.state_dict(),
+                        "penalty": None if penalty is None else penalty.state_dict(),
+                        "sigma_layer": sigma,
                         "elapsed": elapsed + time.perf_counter() - t_all,
                     }
                 )
+        if failure is not None:  # the run diverged: stored with its failure, no probe
+            record["seconds"] = time.perf_counter() - t_layer
+            for p in block.parameters():
+                p.requires_grad_(False)
+            layers.append(record)
+            break
         record["seconds"] = time.perf_counter() - t_layer
         for p in block.parameters():
             p.requires_grad_(False)
@@ -491,6 +734,7 @@ def train_ib_layerwise(
             {
                 "model": model.state_dict(),
                 "gen": _gen_state(gen),
+                "aux_gen": _gen_state(aux_gen),
                 "layers": layers,
                 "layer": i + 1,
                 "step": 0,
@@ -500,19 +744,29 @@ def train_ib_layerwise(
     model.eval()
     t_probe = time.perf_counter()
     trained = model.prefix(n_layers)
-    train_acc, test_acc = probe_accuracies(  # h_prev_all holds L_n of the training set now
-        trained, data, config.probe_steps, config.probe_lr, gen, train_features=h_prev_all
-    )
+    accs: dict[str, float] = {}
+    if failure is not None:
+        pass
+    elif side:  # h_prev_all holds L_n of the training set now
+        probe_gen = side_generator(device, config.seed, "probe", "final")
+        accs = probe_report(trained, data, config.probe_steps, config.probe_lr, probe_gen, h_prev_all)
+    else:
+        accs["train"], accs["test"] = probe_accuracies(  # h_prev_all holds L_n of the training set now
+            trained, data, config.probe_steps, config.probe_lr, gen, train_features=h_prev_all
+        )
     probe_seconds = time.perf_counter() - t_probe
     elapsed += time.perf_counter() - t_all
     layer_seconds = [r.pop("seconds", None) for r in layers]  # timings, not curves
-    metrics = {
-        "test_accuracy": test_acc,
-        "train_accuracy": train_acc,
-        "I_x": [r["I_x"][-1] for r in layers],
-        "I_y": [r["I_y"][-1] for r in layers],
+    metrics = {}
+    if failure is None:
+        metrics = {"test_accuracy": accs["test"], "train_accuracy": accs["train"]}
+        if side:
+            metrics["val_accuracy"] = accs["val"]
+    metrics |= {
+        "I_x": [r["I_x"][-1] if r["I_x"] else None for r in layers],
+        "I_y": [r["I_y"][-1] if r["I_y"] else None for r in layers],
     }
-    return {
+    out = {
         "model": model,
         "metrics": metrics,
         "curves": {"layers": layers},
@@ -523,6 +777,10 @@ def train_ib_layerwise(
             "seconds_per_step": (elapsed - probe_seconds) / (config.steps * len(layers)),
         },
     }
+    if failure is not None:
+        out["status"] = "diverged"
+        out["failure"] = failure
+    return out
 
 
 TRAINERS: dict[str, Callable[..., dict]] = {"ce": train_cross_entropy, "ib": train_ib_layerwise}
@@ -539,5 +797,13 @@ def train(
     curves and timings."""
     if data.name != config.dataset:
         raise ValueError(f"config is for {config.dataset!r} but data holds {data.name!r}")
+    n_val = 0 if data.x_val is None else data.x_val.shape[0]
+    if n_val != config.val_size:
+        raise ValueError(
+            f"config.val_size = {config.val_size} but data holds a validation split of {n_val}; "
+            f"load the data with ibcore.data.with_validation(data, {config.val_size})"
+            if config.val_size
+            else f"data holds a validation split of {n_val} but config.val_size = 0; load the data afresh"
+        )
     torch.manual_seed(config.seed)
     return TRAINERS[config.method](config, data, device, checkpoint=checkpoint, progress=progress)

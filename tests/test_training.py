@@ -14,7 +14,6 @@ import ibcore.critics
 import ibcore.table1
 import ibcore.training
 from ibcore.config import TrainConfig
-from ibcore.estimators import EstimationError
 from ibcore.runtime import resolve_device
 from ibcore.training import make_model, probe_accuracies, train
 
@@ -210,27 +209,44 @@ def nan_critic_x(monkeypatch):
     monkeypatch.setattr(ibcore.critics.TiedMixtureCritic, "scores_from_features", scores)
 
 
-def test_nan_estimate_raises_estimation_error(mnist_small, tiny_config, monkeypatch):
+def test_nan_estimate_ends_the_run_as_diverged(mnist_small, tiny_config, monkeypatch):
+    """A non-finite estimate does not pass silently: the run stops there, with status "diverged"
+    and the layer, step and quantity that failed, and no probe accuracy."""
     nan_critic_x(monkeypatch)
-    with pytest.raises(EstimationError) as err:
-        train(tiny_config(beta=0.0), mnist_small, CPU, progress=False)
-    msg = str(err.value)
-    assert "I(X;L_1+eps)" in msg and "NaN" in msg and "layer 1" in msg
-    assert "Lower lr" in msg  # says what to do
+    out = train(tiny_config(beta=0.0), mnist_small, CPU, progress=False)
+    assert out["status"] == "diverged"
+    failure = out["failure"]
+    assert failure["layer"] == 1 and failure["step"] == 2  # the first checkpoint of layer 1
+    assert failure["quantity"] == "I(X;L_1+eps)" and failure["value"] == "nan"
+    assert "test_accuracy" not in out["metrics"]
+    assert len(out["curves"]["layers"]) == 1 and out["curves"]["layers"][0]["I_x"] == []
 
 
-def test_nan_estimate_keeps_stored_records(mnist_small, tiny_config, cached_loads, monkeypatch, tmp_path):
+def test_diverged_run_is_stored_and_skipped_by_tables(
+    mnist_small, tiny_config, cached_loads, monkeypatch, tmp_path
+):
+    """A diverged run is stored as a record with status "diverged" beside the complete ones; it
+    is not rerun, load_records and the tables (Table 1, the beta sweep) leave it out."""
+    from ibcore import sweep
+    from ibcore.results import load_records
+
     good, bad = tiny_config(), tiny_config(seed=1)
     (first,) = ibcore.table1.run_configs([good], tmp_path, device="cpu", progress=False)
     nan_critic_x(monkeypatch)
-    with pytest.raises(EstimationError):
-        ibcore.table1.run_configs([good, bad], tmp_path, device="cpu", progress=False)
-    files = sorted((tmp_path / "table1").glob("*.json"))
-    assert len(files) == 1
+    records = ibcore.table1.run_configs([good, bad], tmp_path, device="cpu", progress=False)
+    assert [r["status"] for r in records] == ["complete", "diverged"]
+    assert records[1]["failure"]["layer"] == 1
+    assert len(sorted((tmp_path / "table1").glob("*.json"))) == 2
+    assert not list(tmp_path.glob("table1/*.ckpt.pt"))
     monkeypatch.undo()
     monkeypatch.setattr(ibcore.table1, "train", _no_training)
-    (again,) = ibcore.table1.run_configs([good], tmp_path, device="cpu", progress=False)
-    assert again == first
+    again = ibcore.table1.run_configs([good, bad], tmp_path, device="cpu", progress=False)
+    assert again[0] == first and again[1]["status"] == "diverged"
+    assert [r["config"]["seed"] for r in load_records(tmp_path, "table1")] == [good.seed]
+    assert ibcore.table1.summarise(again)["n"].tolist() == [1]
+    assert sweep.select_records(again, [good, bad]) == [first]
+    assert sweep.missing_configs(again, [good, bad]) == []
+    assert len(sweep.sweep_frame(again)) == 1
 
 
 def _no_training(*args, **kwargs):
