@@ -13,6 +13,10 @@ import jupytext
 import nbformat
 
 
+#: The kernel papermill and nbval run a notebook with when its text source names none.
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+
+
 def _cells(nb: nbformat.NotebookNode) -> list[tuple[str, str, tuple[str, ...]]]:
     return [(c.cell_type, c.source, tuple(c.get("metadata", {}).get("tags", []))) for c in nb.cells]
 
@@ -31,6 +35,7 @@ def paired_notebook(nbs_dir: Path, stem: str) -> Path:
     if source.is_file() and not in_sync(source, notebook):
         nb = jupytext.read(source)
         nb.metadata.pop("jupytext", None)
+        nb.metadata.setdefault("kernelspec", KERNELSPEC)
         for k, cell in enumerate(nb.cells):  # stable ids: refreshing gives no spurious diff
             cell["id"] = f"cell-{k}"
         jupytext.write(nb, notebook)

@@ -1,0 +1,244 @@
+"""Does compression help? The study of issue 9: each penalty on I(X; L_i + eps), chosen on
+validation, against beta = 0 on the same seeds.
+
+Two stages, both declared from the profile's parameters:
+
+1. *Selection.* For every penalty, every beta of its grid and every noise setting, layer-by-layer
+   IB runs on ``selection_seeds``, plus the beta = 0 baseline on the same seeds. Each penalty's
+   (beta, noise) is the one with the highest mean **validation** accuracy (never test).
+2. *Confirmation.* The chosen setting of each penalty, the beta = 0 baseline and end-to-end
+   cross-entropy on all ``seeds``. Runs with the same seed share initialisation, subset and
+   batches, so each comparison is a paired difference (:mod:`ibcore.stats`).
+
+The confirmation runs of a penalty are declared only once its selection runs are all stored;
+:func:`configs_from_params` therefore grows as records arrive, and callers run it until it
+declares nothing new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from ibcore.config import TrainConfig
+from ibcore.results import config_id
+
+KIND = "compression"
+
+#: Penalties of the study, in the order the page shows them; the first is the paper's.
+PENALTIES = ("aamine", "aamine_stopgrad", "tied", "pairwise_kl", "logdet", "weight_decay")
+#: TrainConfig fields the study's parameters may set for every run.
+TRAIN_PARAMS = (
+    "dataset",
+    "fraction",
+    "steps",
+    "batch_size",
+    "lr",
+    "critic_lr",
+    "probe_steps",
+    "checkpoints",
+    "checkpoint_probe_steps",
+    "val_size",
+    "widths",
+    "critic_hidden",
+)
+NOISE_KEYS = ("sigma", "sigma_mode")
+
+
+def _base(params: dict[str, Any]) -> TrainConfig:
+    unknown = set(params) - {
+        *TRAIN_PARAMS,
+        "penalties",
+        "noise",
+        "selection_seeds",
+        "seeds",
+        "critic_steps",
+        "ce_steps",
+        "profile",
+        "results_dir",
+        "device",
+        "data_dir",
+        "run_missing",
+    }
+    if unknown:
+        raise ValueError(f"unknown compression parameter(s) {sorted(unknown)}")
+    if not params.get("val_size"):
+        raise ValueError("the compression study selects on a validation split: set val_size > 0")
+    return TrainConfig(method="ib", **{k: params[k] for k in TRAIN_PARAMS if params.get(k) is not None})
+
+
+def _seeds(params: dict[str, Any], key: str) -> list[int]:
+    seeds = list(params.get(key) or [])
+    if not seeds:
+        raise ValueError(f"the compression study needs a non-empty {key!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"{key} has duplicates: {seeds}")
+    return seeds
+
+
+def baseline_config(params: dict[str, Any], seed: int) -> TrainConfig:
+    """beta = 0 (the I(Y;L_i)-only row): the same run whatever the penalty; stored once."""
+    return replace(_base(params), beta=0.0, seed=seed)
+
+
+def ce_config(params: dict[str, Any], seed: int) -> TrainConfig:
+    """End-to-end cross-entropy on the same split and seed."""
+    base = _base(params)
+    steps = params.get("ce_steps") or base.steps * (len(base.widths) - 1)
+    return replace(base, method="ce", steps=steps, seed=seed)
+
+
+def penalty_config(params: dict[str, Any], penalty: str, beta: float, noise: dict, seed: int) -> TrainConfig:
+    """One IB run of ``penalty`` at ``beta`` with the noise setting ``noise`` ({sigma, sigma_mode})."""
+    if penalty not in PENALTIES:
+        raise ValueError(f"unknown penalty {penalty!r}; choose from {PENALTIES}")
+    if not beta > 0:
+        raise ValueError(f"penalty betas must be > 0 (beta = 0 is the shared baseline), got {beta}")
+    unknown = set(noise) - set(NOISE_KEYS)
+    if unknown:
+        raise ValueError(f"unknown noise key(s) {sorted(unknown)}; use {NOISE_KEYS}")
+    critic_steps = (params.get("critic_steps") or {}).get(penalty, 1)
+    return replace(
+        _base(params), penalty=penalty, beta=float(beta), critic_steps=critic_steps, seed=seed, **noise
+    )
+
+
+def grid(params: dict[str, Any]) -> list[tuple[str, float, dict]]:
+    """(penalty, beta, noise) of every selection setting; weight decay ignores the noise."""
+    out = []
+    noises = params.get("noise") or [{"sigma": 1.0, "sigma_mode": "absolute"}]
+    for penalty, betas in (params.get("penalties") or {}).items():
+        for beta in betas:
+            for noise in noises[:1] if penalty == "weight_decay" else noises:
+                out.append((penalty, float(beta), dict(noise)))
+    return out
+
+
+def selection_configs(params: dict[str, Any]) -> list[TrainConfig]:
+    """Stage 1: every setting of :func:`grid` and the baseline on ``selection_seeds``."""
+    seeds = _seeds(params, "selection_seeds")
+    configs = [baseline_config(params, s) for s in seeds]
+    for penalty, beta, noise in grid(params):
+        configs += [penalty_config(params, penalty, beta, noise, s) for s in seeds]
+    return configs
+
+
+def _by_id(records: Iterable[dict]) -> dict[str, dict]:
+    return {config_id(r["config"]): r for r in records}
+
+
+def _val(record: dict | None) -> float | None:
+    if record is None or record.get("status") != "complete":
+        return None
+    return record["metrics"].get("val_accuracy")
+
+
+def choices(params: dict[str, Any], records: Iterable[dict]) -> dict[str, dict[str, Any]]:
+    """Per penalty whose selection runs are all stored: the (beta, noise) of the highest mean
+    validation accuracy over ``selection_seeds`` (diverged runs count as failures: a setting
+    with one is not chosen), with every setting's mean, for the page."""
+    stored = _by_id(records)
+    seeds = _seeds(params, "selection_seeds")
+    out: dict[str, dict[str, Any]] = {}
+    for penalty in params.get("penalties") or {}:
+        settings = [(b, n) for p, b, n in grid(params) if p == penalty]
+        table = []
+        complete = True
+        for beta, noise in settings:
+            recs = [
+                stored.get(config_id(penalty_config(params, penalty, beta, noise, s).to_dict()))
+                for s in seeds
+            ]
+            if any(r is None for r in recs):
+                complete = False
+                continue
+            vals = [_val(r) for r in recs]
+            diverged = any(v is None for v in vals)
+            mean = None if diverged else sum(vals) / len(vals)
+            table.append({"beta": beta, **noise, "val_accuracy": mean, "diverged": diverged})
+        if not complete or not table:
+            continue
+        valid = [t for t in table if t["val_accuracy"] is not None]
+        best = max(valid, key=lambda t: t["val_accuracy"]) if valid else None
+        out[penalty] = {"best": best, "settings": table}
+    return out
+
+
+def confirmation_configs(params: dict[str, Any], records: Iterable[dict]) -> list[TrainConfig]:
+    """Stage 2: baseline and cross-entropy on all ``seeds``, and each chosen setting."""
+    seeds = _seeds(params, "seeds")
+    configs = [baseline_config(params, s) for s in seeds] + [ce_config(params, s) for s in seeds]
+    for penalty, choice in choices(params, records).items():
+        best = choice["best"]
+        if best is None:
+            continue
+        noise = {k: best[k] for k in NOISE_KEYS if k in best}
+        configs += [penalty_config(params, penalty, best["beta"], noise, s) for s in seeds]
+    return configs
+
+
+def configs_from_params(params: dict[str, Any], records: Iterable[dict] = ()) -> list[TrainConfig]:
+    """Every run the study declares given the records stored so far, without repeats."""
+    records = list(records)
+    seen: dict[str, TrainConfig] = {}
+    for c in selection_configs(params) + confirmation_configs(params, records):
+        seen.setdefault(config_id(c.to_dict()), c)
+    return list(seen.values())
+
+
+def paired_rows(params: dict[str, Any], records: Iterable[dict]) -> list[dict[str, Any]]:
+    """One row per penalty (and cross-entropy): the chosen setting, test accuracy over the
+    seeds, and the paired difference of test accuracy to beta = 0 with its 95 % interval and
+    verdict (holds / does not hold / inconclusive)."""
+    from ibcore.stats import paired_difference
+
+    records = list(records)
+    stored = _by_id(records)
+    seeds = _seeds(params, "seeds")
+
+    def test_acc(config: TrainConfig) -> float | None:
+        r = stored.get(config_id(config.to_dict()))
+        return None if r is None or r.get("status") != "complete" else 100 * r["metrics"]["test_accuracy"]
+
+    base = {s: test_acc(baseline_config(params, s)) for s in seeds}
+    rows = []
+    candidates: list[tuple[str, dict | None, list[TrainConfig]]] = [
+        ("cross-entropy", None, [ce_config(params, s) for s in seeds])
+    ]
+    for penalty, choice in choices(params, records).items():
+        best = choice["best"]
+        if best is None:
+            rows.append({"penalty": penalty, "verdict": "inconclusive", "reason": "every setting diverged"})
+            continue
+        noise = {k: best[k] for k in NOISE_KEYS}
+        candidates.append(
+            (penalty, best, [penalty_config(params, penalty, best["beta"], noise, s) for s in seeds])
+        )
+    for name, best, configs in candidates:
+        acc = {c.seed: test_acc(c) for c in configs}
+        pairs = [(acc[s], base[s]) for s in seeds if acc[s] is not None and base[s] is not None]
+        diff = paired_difference([a for a, _ in pairs], [b for _, b in pairs])
+        rows.append(
+            {
+                "penalty": name,
+                "beta": None if best is None else best["beta"],
+                "sigma": None if best is None else best["sigma"],
+                "sigma_mode": None if best is None else best["sigma_mode"],
+                "val_accuracy": None if best is None else best["val_accuracy"],
+                "n": len(pairs),
+                "test_accuracy": [a for a, _ in pairs],
+                "baseline_accuracy": [b for _, b in pairs],
+                "mean": diff["mean"],
+                "low": diff["ci_low"],
+                "high": diff["ci_high"],
+                "verdict": diff["verdict"],
+            }
+        )
+    return rows
+
+
+def missing(params: dict[str, Any], records: Sequence[dict]) -> list[TrainConfig]:
+    """Declared runs with no stored record (complete or diverged)."""
+    stored = _by_id(records)
+    return [c for c in configs_from_params(params, records) if config_id(c.to_dict()) not in stored]
