@@ -56,6 +56,9 @@ FILE_MODE = 0o644
 class StorageError(OSError):
     """A file could not be written (full disk, read-only folder); the message names it and the fix."""
 
+    def __str__(self) -> str:
+        return str(self.strerror)
+
 
 class StoredStateError(RuntimeError):
     """A stored file cannot be used; the message names it (it has been quarantined when possible)."""
