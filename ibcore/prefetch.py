@@ -27,7 +27,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from ibcore.results import project_path, read_record
+from ibcore.results import config_id, project_path, read_record
 
 #: Parameters the pipeline passes to every notebook, declared or not.
 PIPELINE_PARAMS = frozenset({"profile", "results_dir"})
@@ -262,8 +262,9 @@ def run_jobs(
                     try:
                         seconds = fut.result()
                     except Exception as err:  # noqa: BLE001 - reported, the other runs go on
-                        failed.append(f"{job.stem} {job.key}: {type(err).__name__}: {err}")
-                        log(f"[prefetch] a run of {job.stem} failed: {type(err).__name__}: {err}")
+                        where = f"{job.stem} run {config_id(job.config)} ({job.kind}, {job.dataset})"
+                        failed.append(f"{where}: {type(err).__name__}: {err}")
+                        log(f"[prefetch] {where} failed: {type(err).__name__}: {err}")
                     else:
                         log(f"[prefetch] {job.stem} {job.dataset} run done in {seconds:.0f} s")
         except BaseException:
