@@ -224,8 +224,11 @@ def execute_notebook(
     try:
         _execute(input_path, tmp, parameters, cwd, progress)
     except PapermillExecutionError as err:
-        if tmp.is_file() and tmp.stat().st_size:
-            os.replace(tmp, failed)
+        try:
+            if tmp.is_file() and tmp.stat().st_size:
+                os.replace(tmp, failed)
+        except OSError:  # cleanup must never mask the notebook's own error
+            failed = tmp
         where = f"cell {err.cell_index} of the executed notebook" + (
             f" (In [{err.exec_count}])" if err.exec_count else ""
         )
@@ -246,7 +249,10 @@ def execute_notebook(
         os.replace(tmp, output_path)
         failed.unlink(missing_ok=True)
     finally:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
     return time.perf_counter() - start
 
 
