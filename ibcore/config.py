@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 
 from ibcore.data import SPECS, check_dataset_name, check_fraction
@@ -13,10 +14,43 @@ METHODS = ("ce", "ib")
 PENALTIES = ("aamine", "aamine_stopgrad", "tied", "pairwise_kl", "logdet", "weight_decay")
 SIGMA_MODES = ("absolute", "layer_scaled")
 #: New fields that ``to_dict`` omits at their default, so stored records keep their run id.
-OMIT_AT_DEFAULT = {"penalty": "tied", "sigma_mode": "absolute", "critic_steps": 1, "val_size": 0}
+OMIT_AT_DEFAULT = {
+    "penalty": "tied",
+    "sigma_mode": "absolute",
+    "critic_steps": 1,
+    "val_size": 0,
+    "oversample": False,
+}
 #: Fields that do not act when beta = 0 (no penalty): dropped from ``to_dict`` then, so the
 #: beta = 0 run is one record shared by every penalty.
 PENALTY_ONLY = ("penalty", "critic_steps")
+
+
+def training_set_size(dataset: str, fraction: float) -> int:
+    """Images in the stratified ``fraction`` of the training set (see
+    :func:`ibcore.data.stratified_subset`)."""
+    spec = SPECS[dataset]
+    if fraction == 1.0:
+        return spec["n_train"]
+    per_class = max(1, int(round(fraction * spec["n_train"] / spec["num_classes"])))
+    return per_class * spec["num_classes"]
+
+
+def check_seeds(seeds: Sequence[int], name: str = "seeds") -> list[int]:
+    """``seeds`` as a list: non-empty, integers >= 0, no repeats (a repeat would count one run
+    twice); else ValueError naming the parameter."""
+    if isinstance(seeds, (str, bytes, int, float)) or seeds is None:
+        raise ValueError(f"{name} must be a list of integers >= 0, e.g. [0, 1, 2]; got {seeds!r}")
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError(f"{name} must list at least one seed")
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            raise ValueError(f"{name} must hold integers >= 0, got {s!r}")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ValueError(f"{name} = {seeds} repeats {repeated}: each seed may appear once")
+    return seeds
 
 
 @dataclass(frozen=True)
@@ -39,6 +73,8 @@ class TrainConfig:
     starts. ``val_size`` > 0 holds out that many training images as a validation split
     (:func:`ibcore.data.with_validation`): probes then report validation accuracy and draw from
     their own generators, so probing never changes training.
+    Batches are drawn with replacement; a ``batch_size`` above the training set's size is
+    refused unless ``oversample`` is True.
     """
 
     dataset: str = "mnist"
@@ -64,6 +100,7 @@ class TrainConfig:
     sigma_mode: str = "absolute"
     critic_steps: int = 1
     val_size: int = 0
+    oversample: bool = False
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -85,14 +122,26 @@ class TrainConfig:
             raise ValueError(f"unknown method {self.method!r}; choose one of {METHODS}")
         if not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta) and self.beta >= 0):
             raise ValueError(f"beta must be a finite number >= 0, got {self.beta!r}")
-        if not (isinstance(self.sigma, (int, float)) and math.isfinite(self.sigma) and self.sigma >= 0):
-            raise ValueError(f"sigma (noise std) must be a finite number >= 0, got {self.sigma!r}")
+        if not (isinstance(self.sigma, (int, float)) and math.isfinite(self.sigma) and self.sigma > 0):
+            raise ValueError(
+                f"sigma (noise std) must be a finite number > 0, got {self.sigma!r}: "
+                "with no noise I(X; L + eps) is infinite"
+            )
         for name in ("steps", "probe_steps", "batch_size", "checkpoints"):
             value = getattr(self, name)
             if not (isinstance(value, int) and value > 0):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be >= 2 (marginal pairs are shuffles), got {self.batch_size}")
+        if not isinstance(self.oversample, bool):
+            raise ValueError(f"oversample must be True or False, got {self.oversample!r}")
+        n_train = training_set_size(self.dataset, self.fraction)
+        if self.batch_size > n_train and not self.oversample:
+            raise ValueError(
+                f"batch_size={self.batch_size} exceeds the {n_train} training images of {self.dataset} "
+                f"at fraction {self.fraction}; lower batch_size, raise fraction, or set oversample=True "
+                "to draw batches larger than the training set"
+            )
         for name in ("checkpoint_probe_steps", "measure_steps", "max_layers"):
             value = getattr(self, name)
             if not (isinstance(value, int) and value >= 0):

@@ -89,10 +89,52 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+#: First bytes of an .npz file (a zip archive; an empty one starts with the end record).
+NPZ_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def check_npz_header(path: Path, name: str) -> None:
+    """Raise ``DataError`` when ``path`` is not a zip archive (e.g. an HTML error page saved by
+    a failed download)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64)
+    except OSError as err:
+        raise DataError(f"{path} could not be read ({err.strerror}); check its permissions") from None
+    if not head.startswith(NPZ_MAGIC):
+        looks = "an HTML page" if head.lstrip()[:1] == b"<" else "something else"
+        raise DataError(
+            f"{path} is not an .npz file (it starts with {head[:16]!r}, {looks}); delete it and fetch "
+            f"it again with `python -m ibcore.data download {name} --data-dir DIR`, or copy a good "
+            "copy there"
+        )
+
+
+def check_labels(y: np.ndarray, path: Path, split: str, num_classes: int) -> np.ndarray:
+    """``y`` as int64 after checking that every label is an integer in 0..num_classes-1 (float
+    arrays of whole numbers are accepted; NaN or fractional values raise ``DataError``)."""
+    key = f"y_{split}"
+    if y.dtype == np.bool_ or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+        raise DataError(f"{path}: {key} has dtype {y.dtype}; labels must be integers 0..{num_classes - 1}")
+    if np.issubdtype(y.dtype, np.floating):
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"{path}: {key} holds {int(bad.sum())} non-integer or NaN labels (first {y[i]!r} at "
+                f"index {i}); labels must be integers 0..{num_classes - 1}"
+            )
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise DataError(f"{path}: {key} holds labels outside 0..{num_classes - 1}")
+    return y.astype(np.int64)
+
+
 def load_arrays(name: str, data_dir: str | os.PathLike | None = None) -> tuple[dict[str, np.ndarray], Path]:
-    """The four arrays of data set ``name`` after checking keys, shapes and dtypes."""
+    """The four arrays of data set ``name`` after checking keys, shapes, dtypes and labels
+    (returned as int64)."""
     spec = check_dataset_name(name)
     path = find_file(name, data_dir)
+    check_npz_header(path, name)
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
@@ -107,8 +149,7 @@ def load_arrays(name: str, data_dir: str | os.PathLike | None = None) -> tuple[d
             raise DataError(f"{path}: x_{split} is {x.dtype} {x.shape}, expected uint8 {want}")
         if y.shape != (want[0],):
             raise DataError(f"{path}: y_{split} has shape {y.shape}, expected ({want[0]},)")
-        if y.min() < 0 or y.max() >= spec["num_classes"]:
-            raise DataError(f"{path}: y_{split} holds labels outside 0..{spec['num_classes'] - 1}")
+        arrays[f"y_{split}"] = check_labels(y, path, split, spec["num_classes"])
     return arrays, path
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-
 #: The kernel papermill and nbval run a notebook with when its text source names none.
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 

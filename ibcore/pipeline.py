@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from ibcore.notebooks import paired_notebook
-from ibcore.results import atomic_write_bytes
+from ibcore.results import atomic_write_bytes, remove_stale_temps, storage_error
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROFILES_DIR = REPO_ROOT / "profiles"
@@ -165,12 +165,16 @@ def write_run_info(path: Path, timings: dict[str, Any]) -> None:
             if (training := timings.get("training") or {}).get("workers", 1) > 1
             else []
         ),
-        "| notebook | status | wall time (s) |",
-        "|---|---|---:|",
+        "| notebook | status | training runs | wall time (s) |",
+        "|---|---|---|---:|",
     ]
     for stem, entry in timings.get("notebooks", {}).items():
         secs = entry.get("seconds")
-        lines.append(f"| `{stem}` | {entry.get('status')} | {'' if secs is None else f'{secs:.1f}'} |")
+        computed, read_back = entry.get("computed"), entry.get("read_back")
+        runs = "no training runs" if computed is None else f"{computed} computed, {read_back} read back"
+        lines.append(
+            f"| `{stem}` | {entry.get('status')} | {runs} | {'' if secs is None else f'{secs:.1f}'} |"
+        )
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
     _make_readable(path)
 
@@ -207,6 +211,7 @@ def execute_notebook(
     ``<stem>.failed.ipynb`` for inspection, and :class:`PipelineError` names the notebook and
     the failing cell.
     """
+    from nbclient.exceptions import DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     output_path.parent.mkdir(parents=True, exist_ok=True)
@@ -220,8 +225,11 @@ def execute_notebook(
     try:
         _execute(input_path, tmp, parameters, cwd, progress)
     except PapermillExecutionError as err:
-        if tmp.is_file() and tmp.stat().st_size:
-            os.replace(tmp, failed)
+        try:
+            if tmp.is_file() and tmp.stat().st_size:
+                os.replace(tmp, failed)
+        except OSError:  # cleanup must never mask the notebook's own error
+            failed = tmp
         where = f"cell {err.cell_index} of the executed notebook" + (
             f" (In [{err.exec_count}])" if err.exec_count else ""
         )
@@ -231,12 +239,21 @@ def execute_notebook(
             f"  cell source:\n{source}\n"
             f"  the executed notebook with the traceback is {failed}"
         ) from err
+    except DeadKernelError:
+        raise PipelineError(
+            f"the kernel executing notebook {input_path} died (killed, e.g. out of memory, or crashed); "
+            "the runs it finished are stored: rerun to resume, with fewer --workers or a smaller profile "
+            "if memory ran out"
+        ) from None
     else:
         _make_readable(tmp)
         os.replace(tmp, output_path)
         failed.unlink(missing_ok=True)
     finally:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
     return time.perf_counter() - start
 
 
@@ -253,12 +270,16 @@ def run_notebooks(
     progress: bool = True,
     log: Callable[[str], None] = print,
     training: dict[str, Any] | None = None,
+    plan: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, Any]:
     """Execute the notebooks of a profile; returns the timings written to
     ``<results_dir>/pipeline_timings.json`` (``results_dir`` defaults to ``results/<profile>``).
 
     Entries of notebooks not run this time are kept from the previous timings file, so that
-    ``--only`` runs update the table instead of replacing it.
+    ``--only`` runs update the table instead of replacing it. ``plan`` is :func:`preflight`'s
+    answer (computed here when None): parameters, device, data and folders are checked before
+    the first notebook starts. ``book/generated/run_info.md`` is rewritten only when every
+    notebook of the profile was executed.
     """
     root = Path(root)
     profiles_dir = Path(profiles_dir) if profiles_dir else root / "profiles"
@@ -267,6 +288,8 @@ def run_notebooks(
     results_dir = Path(results_dir) if results_dir else root / "results" / profile_name
     profile = load_profile(profile_name, profiles_dir)
     stems = select_stems(profile, only, profile_name)
+    if plan is None:
+        plan = preflight(profile_name, only, overrides, root, [results_dir, out_dir], log)
 
     timings_path = results_dir / TIMINGS_NAME
     previous = read_timings(timings_path)
@@ -290,6 +313,7 @@ def run_notebooks(
         },
     }
     start = time.perf_counter()
+    ok = False
     try:
         for k, stem in enumerate(stems, 1):
             source = paired_notebook(nbs_dir, stem)
@@ -304,13 +328,26 @@ def run_notebooks(
             except PipelineError:
                 notebooks[stem] = {"status": "failed", "seconds": None, "finished": _now()}
                 raise
-            notebooks[stem] = {"status": "executed", "seconds": round(seconds, 2), "finished": _now()}
+            notebooks[stem] = {
+                "status": "executed",
+                "seconds": round(seconds, 2),
+                "finished": _now(),
+                **_run_counts(plan.get(stem)),
+            }
             log(f"[pipeline] {stem} done in {seconds:.1f} s")
             write_timings(timings_path, {**timings, "notebooks_s": round(time.perf_counter() - start, 2)})
         timings["status"] = "notebooks done"
-        write_run_info(
-            out_dir / RUN_INFO_NAME, {**timings, "notebooks_s": round(time.perf_counter() - start, 2)}
-        )
+        not_run = [s for s in profile if s not in stems or notebooks.get(s, {}).get("status") != "executed"]
+        if not_run:
+            log(
+                f"[pipeline] note: {out_dir / RUN_INFO_NAME} is left as it was: this build did not execute "
+                f"every notebook of profile {profile_name!r} (not executed: {', '.join(not_run)})"
+            )
+        else:
+            write_run_info(
+                out_dir / RUN_INFO_NAME, {**timings, "notebooks_s": round(time.perf_counter() - start, 2)}
+            )
+        ok = True
     except BaseException:
         timings["status"] = "failed"
         raise
@@ -318,8 +355,89 @@ def run_notebooks(
         timings["notebooks_s"] = round(time.perf_counter() - start, 2)
         timings["total_s"] = timings["notebooks_s"]
         timings["finished"] = _now()
-        write_timings(timings_path, timings)
+        save_timings_quietly(timings_path, timings, raise_errors=ok, log=log)
     return timings
+
+
+def _run_counts(counts: dict[str, int] | None) -> dict[str, Any]:
+    """The ``computed``/``read_back`` entries of a notebook's timings (None: no training runs)."""
+    if counts is None:
+        return {"computed": None, "read_back": None}
+    return {"computed": counts["to_compute"], "read_back": counts["runs"] - counts["to_compute"]}
+
+
+def save_timings_quietly(
+    path: Path, timings: dict[str, Any], raise_errors: bool, log: Callable[[str], None] = print
+) -> None:
+    """Write the timings file; when an earlier error is already on its way (``raise_errors``
+    False) a failure here is only noted in one line, so that it never masks the first error."""
+    try:
+        write_timings(path, timings)
+    except OSError as err:
+        if raise_errors:
+            raise PipelineError(str(err)) from None
+        log(f"[pipeline] note: the timings were not saved ({err})")
+
+
+def check_writable(folder: Path) -> None:
+    """Raise :class:`PipelineError` naming ``folder`` and the fix when files cannot be created
+    in it (read-only, full or not a folder)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(name)
+    except OSError as err:
+        raise PipelineError(str(storage_error(folder, err))) from None
+
+
+def preflight(
+    profile_name: str,
+    only: Sequence[str] | None,
+    overrides: dict[str, Any] | None,
+    root: Path,
+    folders: Sequence[Path] = (),
+    log: Callable[[str], None] = print,
+) -> dict[str, dict[str, int]]:
+    """Everything checked once, before any notebook or worker starts: the profile's parameter
+    names and values (every configuration is built), the device, the data the missing runs
+    need, and that the output folders (``folders`` and the records' folders) are writable.
+    Stale temporary files of killed runs are removed. Returns, per notebook with training
+    runs, ``{"runs": n, "to_compute": m}`` (m not yet stored; a run shared with an earlier
+    notebook counts for that one). Raises :class:`PipelineError` with one line naming the
+    problem."""
+    from ibcore import prefetch
+    from ibcore.data import DataError
+
+    overrides = overrides or {}
+    try:
+        stems = prefetch.stem_plan(profile_name, only=only, overrides=overrides, root=root)
+        counts: dict[str, dict[str, int]] = {}
+        seen: set[tuple] = set()
+        to_do: list = []
+        for stem, jobs in stems.items():
+            if stem not in prefetch.TRAINING_STEMS:
+                continue
+            new = 0
+            for job in jobs:
+                ident = (job.results_dir, job.kind, job.key)
+                if ident in seen:
+                    continue
+                seen.add(ident)
+                if not prefetch.is_stored(job):
+                    new += 1
+                    to_do.append(job)
+            counts[stem] = {"runs": len(jobs), "to_compute": new}
+        prefetch.check_resources(to_do, overrides.get("device"), overrides.get("data_dir"))
+    except (ValueError, DataError, FileNotFoundError) as err:
+        raise PipelineError(str(err)) from None
+    results_dirs = {Path(job.results_dir) for jobs in stems.values() for job in jobs}
+    for folder in [*folders, *sorted(results_dirs)]:
+        check_writable(folder)
+        for stale in remove_stale_temps(folder):
+            log(f"[pipeline] removed the stale temporary file {stale} of an interrupted run")
+    return counts
 
 
 # -- book ----------------------------------------------------------------------------------
@@ -404,6 +522,8 @@ def train_in_parallel(
         summary = prefetch.run_profile(
             profile_name, workers, only=only, overrides=overrides, root=root, log=log
         )
+    except ValueError as err:
+        raise PipelineError(str(err)) from None
     except RuntimeError as err:
         raise PipelineError(str(err)) from err
     log(f"[pipeline] training done in {summary['seconds']:.1f} s")
@@ -452,6 +572,13 @@ def main(argv: Sequence[str] | None = None, root: Path = REPO_ROOT) -> int:
     start = time.perf_counter()
     training: dict[str, Any] = {"workers": args.workers, "seconds": 0.0, "runs": 0}
     try:
+        plan = preflight(
+            args.profile,
+            args.only,
+            overrides,
+            root,
+            [root / "results" / args.profile, root / "book" / "generated"],
+        )
         if args.workers > 1:
             training.update(train_in_parallel(args.profile, args.only, overrides, root, args.workers))
         timings = run_notebooks(
@@ -461,8 +588,9 @@ def main(argv: Sequence[str] | None = None, root: Path = REPO_ROOT) -> int:
             root=root,
             progress=not args.no_progress,
             training=training,
+            plan=plan,
         )
-    except PipelineError as err:
+    except (PipelineError, OSError) as err:  # OSError: a StorageError naming the file and the fix
         print(f"[pipeline] error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -479,7 +607,11 @@ def main(argv: Sequence[str] | None = None, root: Path = REPO_ROOT) -> int:
             code = 1
     timings["total_s"] = round(time.perf_counter() - start, 2)
     timings["finished"] = _now()
-    write_timings(root / "results" / args.profile / TIMINGS_NAME, timings)
+    try:
+        save_timings_quietly(root / "results" / args.profile / TIMINGS_NAME, timings, raise_errors=not code)
+    except PipelineError as err:
+        print(f"[pipeline] error: {err}", file=sys.stderr)
+        return 1
     if code:
         return code
     print(f"[pipeline] profile {args.profile!r} finished in {timings['total_s']:.1f} s")

@@ -28,7 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from ibcore.notebooks import paired_notebook
-from ibcore.results import project_path, read_record
+from ibcore.results import config_id, project_path, read_record
+
+#: Parameters the pipeline passes to every notebook, declared or not.
+PIPELINE_PARAMS = frozenset({"profile", "results_dir"})
 
 #: Notebook stems whose runs this module knows how to list, by the kind of record they write.
 TRAINING_STEMS = {
@@ -65,6 +68,18 @@ def notebook_defaults(path: str | os.PathLike) -> dict[str, Any]:
         except (ValueError, SyntaxError) as err:
             raise ValueError(f"{path}: parameter {name} = {spec['default']} is not a literal") from err
     return out
+
+
+def check_parameter_names(stem: str, source: str | os.PathLike, given: dict[str, Any], known) -> None:
+    """Raise ValueError when the profile passes notebook ``stem`` a parameter its parameters
+    cell does not declare (papermill would only warn and run with the default)."""
+    known = set(known)
+    unknown = sorted(set(given) - known - PIPELINE_PARAMS)
+    if unknown:
+        raise ValueError(
+            f"notebook {stem!r} ({source}) has no parameter(s) {', '.join(unknown)}; "
+            f"its parameters are: {', '.join(sorted(known))}"
+        )
 
 
 def _train_cost(config: dict) -> float:
@@ -117,6 +132,45 @@ def stem_jobs(stem: str, params: dict[str, Any]) -> list[Job]:
     return jobs
 
 
+def stem_plan(
+    profile_name: str,
+    *,
+    only: Sequence[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    root: Path | None = None,
+) -> dict[str, list[Job]]:
+    """Every run (stored or not) of each selected notebook of a profile that has a notebook,
+    after checking the profile's parameter names against the notebook's parameters cell and
+    building every configuration (so a bad value fails here, before any work). Non-training
+    notebooks map to an empty list. Raises ValueError naming the notebook and the parameter."""
+    from ibcore import pipeline
+
+    root = Path(root) if root else pipeline.REPO_ROOT
+    profile = pipeline.load_profile(profile_name, root / "profiles")
+    plan: dict[str, list[Job]] = {}
+    for stem in pipeline.select_stems(profile, only, profile_name):
+        source = paired_notebook(root / "nbs", stem)
+        if not source.is_file():
+            continue
+        defaults = notebook_defaults(source)
+        if defaults:
+            check_parameter_names(stem, source.relative_to(root), profile[stem], defaults)
+        if stem not in TRAINING_STEMS:
+            plan[stem] = []
+            continue
+        params = {**defaults, **pipeline.notebook_parameters(profile_name, profile[stem], overrides)}
+        try:
+            plan[stem] = stem_jobs(stem, params)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"profile {profile_name!r}, notebook {stem!r}: {err}") from None
+    return plan
+
+
+def is_stored(job: Job) -> bool:
+    """Whether the record of ``job`` is stored and usable (bad stored state is quarantined)."""
+    return read_record(job.results_dir, job.kind, job.config, require_model=job.kind == "fig3") is not None
+
+
 def profile_jobs(
     profile_name: str,
     *,
@@ -127,27 +181,32 @@ def profile_jobs(
 ) -> list[Job]:
     """The runs of the selected notebooks of a profile that have no stored record yet, without
     repeats, longest first."""
-    from ibcore import pipeline
-
-    root = Path(root) if root else pipeline.REPO_ROOT
-    profile = pipeline.load_profile(profile_name, root / "profiles")
-    stems = [s for s in pipeline.select_stems(profile, only, profile_name) if s in TRAINING_STEMS]
+    plan = stem_plan(profile_name, only=only, overrides=overrides, root=root)
     jobs: dict[tuple, Job] = {}
-    for stem in stems:
-        source = paired_notebook(root / "nbs", stem)
-        if not source.is_file():
-            continue
-        params = {
-            **notebook_defaults(source),
-            **pipeline.notebook_parameters(profile_name, profile[stem], overrides),
-        }
-        for job in stem_jobs(stem, params):
+    for stem_jobs_ in plan.values():
+        for job in stem_jobs_:
             if datasets and job.dataset not in datasets:
                 continue
             ident = (job.results_dir, job.kind, job.key)
-            if ident not in jobs and read_record(job.results_dir, job.kind, job.config) is None:
+            if ident not in jobs and not is_stored(job):
                 jobs[ident] = job
     return sorted(jobs.values(), key=lambda j: -j.cost)
+
+
+def check_resources(jobs: Sequence[Job], device: str | None, data_dir: str | None) -> None:
+    """Check once, before any worker starts, that the device exists and the data the runs
+    need can be found; raises ValueError / :class:`ibcore.data.DataError` naming the problem."""
+    from ibcore.data import find_file
+    from ibcore.runtime import resolve_device
+
+    resolve_device(device or "auto")
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        raise FileNotFoundError(
+            f"data folder {data_dir} does not exist; point --data-dir at the folder holding mnist.npz "
+            "and cifar10.npz"
+        )
+    for name in sorted({j.dataset for j in jobs} - {"synthetic"}):
+        find_file(name, data_dir)
 
 
 def _init_worker() -> None:
@@ -214,8 +273,9 @@ def run_jobs(
                     try:
                         seconds = fut.result()
                     except Exception as err:  # noqa: BLE001 - reported, the other runs go on
-                        failed.append(f"{job.stem} {job.key}: {type(err).__name__}: {err}")
-                        log(f"[prefetch] a run of {job.stem} failed: {type(err).__name__}: {err}")
+                        where = f"{job.stem} run {config_id(job.config)} ({job.kind}, {job.dataset})"
+                        failed.append(f"{where}: {type(err).__name__}: {err}")
+                        log(f"[prefetch] {where} failed: {type(err).__name__}: {err}")
                     else:
                         log(f"[prefetch] {job.stem} {job.dataset} run done in {seconds:.0f} s")
         except BaseException:
@@ -263,6 +323,19 @@ def run_profile(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line: one line on stderr and exit code 2 for bad input, 1 for failed runs."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("[prefetch] interrupted; finished runs are stored, a started one resumes", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    from ibcore.data import DataError
+    from ibcore.pipeline import PipelineError
+    from ibcore.results import StorageError, remove_stale_temps
+
     p = argparse.ArgumentParser(prog="python3 -m ibcore.prefetch", description=__doc__.split("\n\n")[0])
     p.add_argument("--profile", default="default")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -275,15 +348,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--list", action="store_true", help="only print the runs still to do")
     args = p.parse_args(argv)
     overrides = {"device": args.device, "data_dir": args.data_dir}
-    jobs = profile_jobs(args.profile, only=args.only, datasets=args.datasets, overrides=overrides)
+    try:
+        if args.workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {args.workers}")
+        jobs = profile_jobs(args.profile, only=args.only, datasets=args.datasets, overrides=overrides)
+        if not args.list:
+            check_resources(jobs, args.device, args.data_dir)
+            for folder in sorted({j.results_dir for j in jobs}):
+                remove_stale_temps(folder)
+    except (PipelineError, ValueError, DataError, OSError) as err:
+        print(f"[prefetch] error: {err}", file=sys.stderr)
+        return 2
     print(f"[prefetch] profile {args.profile!r}: {len(jobs)} runs to do")
     if args.list:
         for j in jobs:
             print(f"{j.stem:16s} {j.kind:8s} cost {j.cost:10.0f}  {j.key}")
         return 0
-    summary = run_profile(
-        args.profile, args.workers, only=args.only, datasets=args.datasets, overrides=overrides
-    )
+    try:
+        summary = run_profile(
+            args.profile, args.workers, only=args.only, datasets=args.datasets, overrides=overrides
+        )
+    except (RuntimeError, StorageError) as err:
+        print(f"[prefetch] error: {err}", file=sys.stderr)
+        return 1
     print(f"[prefetch] {summary['runs']} runs in {summary['seconds']:.0f} s with {args.workers} workers")
     return 0
 

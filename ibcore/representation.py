@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ibcore.config import TrainConfig
-from ibcore.results import atomic_write_bytes
+from ibcore.config import TrainConfig, check_seeds
+from ibcore.results import StoredStateError, atomic_write_bytes
 
 #: Records of the first-layer runs are stored under this kind (not "table1", so the Table 1
 #: page never mixes them with its full-depth runs).
@@ -53,6 +53,7 @@ def fig3_configs(
     """One IB run per (beta, seed) that trains only the first layer (``max_layers=1``)."""
     if not betas:
         raise ValueError("fig3 needs at least one beta")
+    check_seeds(seeds)
     out = []
     for beta in betas:
         beta = float(beta)
@@ -251,7 +252,15 @@ def read_summary(results_dir: str | os.PathLike) -> dict[str, Any] | None:
     path = Path(results_dir) / SUMMARY_NAME
     if not path.is_file():
         return None
-    return json.loads(path.read_text())
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise StoredStateError(
+            f"{path} cannot be read ({err}); delete it and rerun the Figure 3 notebook (nbs/fig3_tsne)"
+        ) from None
+    if not isinstance(summary, dict):
+        raise StoredStateError(f"{path} holds no summary; delete it and rerun the Figure 3 notebook")
+    return summary
 
 
 def effective_points_curve(rep, rels: Sequence[float]) -> list[float]:

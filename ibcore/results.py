@@ -2,23 +2,89 @@
 
 A record is a dict with keys ``kind`` (experiment name), ``run_id``, ``config`` (every
 parameter that defines the run), ``status`` ("complete"), ``metrics`` (scalars), ``curves``
-(lists), ``timings`` (seconds), ``environment`` (library versions, device) and ``data_source``.
-Records live at ``<results_dir>/<kind>/<run_id>.json``; ``run_id`` is a hash of the config,
-so re-running a finished configuration is skipped and a changed one gets a new file.
+(lists), ``timings`` (seconds), ``environment`` (library versions, device), ``data_source``
+and ``format_version``. Records live at ``<results_dir>/<kind>/<run_id>.json``; ``run_id`` is a
+hash of the config, so re-running a finished configuration is skipped and a changed one gets a
+new file.
+
+Stored state is checked on every read: a record, checkpoint or model file that cannot be read,
+that needs more than tensors and plain data (``torch.load(weights_only=True)``), or whose
+content does not match its file name's configuration hash is named in one line on stderr and
+moved to ``<results_dir>/quarantine/<kind>/`` (:func:`quarantine`), so its run is redone.
+Records of format 1 (no ``format_version``) are upgraded on read: missing ``timings`` and
+``environment`` become empty ("unknown").
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import json
+import math
 import os
 import platform
+import sys
 import tempfile
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
+
+#: Version of the record layout written by :func:`write_record`. 1: no ``format_version`` key
+#: (``timings``/``environment`` may be missing); 2: ``format_version`` present.
+FORMAT_VERSION = 2
+#: The metric every complete record of a kind must hold (older records without it are redone).
+REQUIRED_METRICS: dict[str, tuple[str, ...]] = {
+    "table1": ("test_accuracy",),
+    "fig3": ("test_accuracy",),
+    "figure1": ("mi",),
+}
+#: Timings an upgraded format-1 record gets when it has none: NaN ("unknown"), by kind.
+UNKNOWN_TIMINGS: dict[str, dict[str, float]] = {
+    "table1": {"train_seconds": math.nan},
+    "fig3": {"train_seconds": math.nan},
+    "figure1": {"total_s": math.nan},
+}
+QUARANTINE = "quarantine"
+#: Permissions of every stored file (records, checkpoints, models): as other outputs.
+FILE_MODE = 0o644
+
+
+class StorageError(OSError):
+    """A file could not be written (full disk, read-only folder); the message names it and the fix."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+class StoredStateError(RuntimeError):
+    """A stored file cannot be used; the message names it (it has been quarantined when possible)."""
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+#: Where one-line notes about quarantined files go (replaceable, e.g. in tests).
+log: Callable[[str], None] = _log
+
+
+def storage_error(path: str | os.PathLike, err: OSError) -> StorageError:
+    """A :class:`StorageError` naming ``path`` and the fix for the OS error ``err``."""
+    if err.errno == errno.ENOSPC:
+        fix = "no space left on the device; free some space or point results_dir at another disk"
+    elif err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        fix = f"{os.strerror(err.errno).lower()}; make the folder writable or choose another results_dir"
+    elif err.errno == errno.EDQUOT:
+        fix = "disk quota exceeded; free some space or point results_dir at another disk"
+    else:
+        fix = f"{err.strerror or err}"
+    out = StorageError(err.errno, f"cannot write {path}: {fix}")
+    out.filename = str(path)
+    return out
 
 
 def config_id(config: dict[str, Any]) -> str:
@@ -31,32 +97,58 @@ def record_path(results_dir: str | os.PathLike, kind: str, config: dict[str, Any
     return Path(results_dir) / kind / f"{config_id(config)}.json"
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename: never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def atomic_write_bytes(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
+    """Write ``data`` to ``path`` (permissions ``mode``) through a temporary file and a rename:
+    never half-written. A full disk or a read-only folder raises :class:`StorageError` naming
+    ``path`` and the fix; the temporary file is removed."""
+    path = Path(path)
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
+    except OSError as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, StorageError):
+            raise
+        raise storage_error(path, err) from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``torch.save`` to memory, then :func:`atomic_write_bytes` (so a full disk is an OS error
+    naming ``path``, not a stream error)."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def remove_stale_temps(folder: str | os.PathLike, older_than_s: float = 0.0) -> list[Path]:
+    """Delete temporary files left under ``folder`` by a killed run (``.<name>.*.tmp`` of
+    :func:`atomic_write_bytes` and papermill's ``.<stem>.*.tmp.ipynb``) older than
+    ``older_than_s`` seconds; returns them. Call it once, before any worker starts."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    now, removed = time.time(), []
+    for pattern in (".*.tmp", ".*.tmp.ipynb"):
+        for path in folder.rglob(pattern):
+            try:
+                if path.is_file() and now - path.stat().st_mtime >= older_than_s:
+                    path.unlink()
+                    removed.append(path)
+            except OSError:
+                continue
+    return removed
 
 
 def environment(device: torch.device | str | None = None) -> dict[str, Any]:
@@ -82,41 +174,192 @@ FINISHED = ("complete", "diverged")
 
 
 def write_record(results_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
-    """Store a complete record atomically; returns its path."""
+    """Store a complete record atomically (mode 0644); returns its path."""
     for key in ("kind", "config", "metrics"):
         if key not in record:
             raise ValueError(f"a record needs the key {key!r}")
     status = record.get("status", "complete")
     if status not in FINISHED:
         raise ValueError(f"a record's status must be one of {FINISHED}, got {status!r}")
-    record = {**record, "run_id": config_id(record["config"]), "status": status}
+    record = {
+        **record,
+        "run_id": config_id(record["config"]),
+        "status": status,
+        "format_version": FORMAT_VERSION,
+    }
     path = record_path(results_dir, record["kind"], record["config"])
     atomic_write_bytes(path, json.dumps(record, indent=1, sort_keys=True, default=float).encode())
     return path
 
 
-def read_record(results_dir: str | os.PathLike, kind: str, config: dict[str, Any]) -> dict | None:
-    """The finished record of ``config`` (status "complete" or "diverged"), or None when it has
-    not been run."""
-    path = record_path(results_dir, kind, config)
+# -- checking stored state -----------------------------------------------------------------
+
+
+def quarantine(
+    path: str | os.PathLike, reason: str, results_dir: str | os.PathLike | None = None
+) -> Path | None:
+    """Move the unusable file ``path`` (``<results_dir>/<kind>/<file>``) to
+    ``<results_dir>/quarantine/<kind>/<file>`` and say so in one line; returns the new path
+    (None when it could not be moved, e.g. a read-only folder: then it is only named)."""
+    path = Path(path)
+    root = Path(results_dir) if results_dir is not None else path.parent.parent
+    try:
+        rel = path.resolve().relative_to(root.resolve())
+    except ValueError:
+        rel = Path(path.parent.name) / path.name
+    dest = root / QUARANTINE / rel
+    if dest.exists():
+        dest = dest.with_name(f"{dest.name}.{time.strftime('%Y%m%dT%H%M%S')}.{os.getpid()}")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, dest)
+    except OSError as err:
+        log(f"[ibcore] {path}: {reason}; could not move it aside ({err.strerror}): delete it to redo the run")
+        return None
+    log(f"[ibcore] {path}: {reason}; moved to {dest}, the run will be redone")
+    return dest
+
+
+def check_record(record: Any, path: Path, kind: str | None = None) -> dict:
+    """The record read from ``path``, upgraded to :data:`FORMAT_VERSION`; raises
+    :class:`StoredStateError` saying what is wrong."""
+    if not isinstance(record, dict):
+        raise StoredStateError(f"holds a JSON {type(record).__name__}, not a record")
+    config = record.get("config")
+    if not isinstance(config, dict):
+        raise StoredStateError("has no 'config' mapping")
+    if config_id(config) != path.stem:
+        raise StoredStateError(
+            f"its config hashes to {config_id(config)}, not to its file name {path.stem} (edited by hand?)"
+        )
+    if kind is not None and record.get("kind", kind) != kind:
+        raise StoredStateError(f"is of kind {record.get('kind')!r}, stored under {kind!r}")
+    metrics = record.get("metrics")
+    if not isinstance(metrics, dict):
+        raise StoredStateError("has no 'metrics' mapping")
+    required = REQUIRED_METRICS.get(kind or record.get("kind", ""), ())
+    missing = [m for m in required if m not in metrics] if record.get("status") == "complete" else []
+    if missing:
+        raise StoredStateError(f"lacks metrics {missing} (an older format)")
+    version = record.get("format_version", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise StoredStateError(
+            f"has format_version {version!r}, newer than this code's {FORMAT_VERSION}: update ibcore"
+        )
+    for key in ("timings", "environment", "curves"):
+        if not isinstance(record.get(key, {}), dict):
+            raise StoredStateError(f"its {key!r} is not a mapping")
+    if version < FORMAT_VERSION:  # format 1: timings and environment may be missing -> unknown
+        unknown = UNKNOWN_TIMINGS.get(kind or record.get("kind", ""), {})
+        record = {
+            **record,
+            "timings": {**unknown, **record.get("timings", {})},
+            "environment": {"device": None, **record.get("environment", {})},
+            "curves": record.get("curves", {}),
+            "format_version": FORMAT_VERSION,
+        }
+    return record
+
+
+def read_record_file(
+    path: str | os.PathLike,
+    kind: str | None = None,
+    results_dir=None,
+    statuses: tuple[str, ...] = ("complete",),
+) -> dict | None:
+    """The checked record at ``path``; None when it is absent, its status is not one of
+    ``statuses``, or it is unusable (then quarantined, see :func:`quarantine`)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as err:
+        quarantine(path, f"unreadable record ({err})", results_dir)
+        return None
+    try:
+        record = check_record(json.loads(text), path, kind)
+    except ValueError as err:
+        quarantine(path, f"not valid JSON ({err}; truncated?)", results_dir)
+        return None
+    except StoredStateError as err:
+        quarantine(path, f"record {err}", results_dir)
+        return None
+    return record if record.get("status") in statuses else None
+
+
+def load_state(path: str | os.PathLike, what: str = "file", map_location: Any = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain data only, never code.
+
+    Raises :class:`StoredStateError` naming ``path`` when it cannot be read (truncated) or
+    needs more than tensors and plain data (refused)."""
+    path = Path(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a bad file
+        text = str(err)
+        if "weights_only" in text or "Unsupported global" in text or "Weights only load failed" in text:
+            raise StoredStateError(
+                f"{what} {path} needs more than tensors and plain data to load; refused "
+                "(only weights_only=True files are read)"
+            ) from None
+        first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+        raise StoredStateError(f"{what} {path} cannot be read ({first}); truncated or corrupt") from None
+
+
+def checked_state(path: str | os.PathLike, what: str = "file", results_dir=None) -> Any | None:
+    """:func:`load_state`, but a bad file is quarantined and None returned (the run is redone)."""
+    path = Path(path)
     if not path.is_file():
         return None
-    record = json.loads(path.read_text())
-    return record if record.get("status") in FINISHED else None
+    try:
+        return load_state(path, what)
+    except StoredStateError as err:
+        quarantine(path, str(err).replace(f"{what} {path} ", "", 1), results_dir)
+        return None
+
+
+def model_path(results_dir: str | os.PathLike, kind: str, config: dict[str, Any]) -> Path:
+    """Where the trained weights of ``config`` are kept (``save_models=True``)."""
+    return record_path(results_dir, kind, config).with_suffix(".model.pt")
+
+
+def read_record(
+    results_dir: str | os.PathLike, kind: str, config: dict[str, Any], require_model: bool = False
+) -> dict | None:
+    """The finished record of ``config`` (status "complete" or "diverged"), or None when it has
+    not been run (or its stored state was unusable and has been quarantined). ``require_model``:
+    the run's weights file must exist and load, else the record is quarantined too and the run
+    redone."""
+    path = record_path(results_dir, kind, config)
+    record = read_record_file(path, kind, results_dir, statuses=FINISHED)
+    if record is None or not require_model or record["status"] != "complete":
+        return record
+    weights = model_path(results_dir, kind, config)
+    if not weights.is_file():
+        quarantine(path, f"its model file {weights.name} is missing", results_dir)
+        return None
+    if checked_state(weights, "model file", results_dir) is None:
+        quarantine(path, f"its model file {weights.name} was unusable", results_dir)
+        return None
+    return record
 
 
 def load_records(
     results_dir: str | os.PathLike, kind: str, statuses: tuple[str, ...] = ("complete",)
 ) -> list[dict]:
-    """All records of experiment ``kind`` under ``results_dir`` whose status is one of
-    ``statuses`` (complete ones only by default; a diverged run is stored as "diverged")."""
+    """All checked records of experiment ``kind`` under ``results_dir`` whose status is one of
+    ``statuses`` (complete ones by default; a diverged run is stored as "diverged"); unusable
+    ones are quarantined and left out."""
     folder = Path(results_dir) / kind
     if not folder.is_dir():
         return []
     out = []
     for path in sorted(folder.glob("*.json")):
-        record = json.loads(path.read_text())
-        if record.get("status") in statuses:
+        record = read_record_file(path, kind, results_dir, statuses)
+        if record is not None:
             out.append(record)
     return out
 
@@ -137,6 +380,7 @@ def run_all(
     run_one,
     progress: bool = True,
     on_stored=None,
+    require_model: bool = False,
 ) -> list[dict]:
     """Run each config not yet stored, store its record as soon as it ends, return all records.
 
@@ -151,12 +395,12 @@ def run_all(
     records = []
     bar = tqdm(configs, desc=kind, disable=not progress)
     for config in bar:
-        record = read_record(results_dir, kind, config)
+        record = read_record(results_dir, kind, config, require_model)
         if record is None:
             out = run_one(config)
             record = {"kind": kind, "config": config, **out}
             write_record(results_dir, record)
-            record = read_record(results_dir, kind, config)
+            record = read_record(results_dir, kind, config, require_model)
             if on_stored is not None:  # e.g. drop the run's checkpoint, now that the record is safe
                 on_stored(config)
         records.append(record)

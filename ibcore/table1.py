@@ -12,9 +12,9 @@ from dataclasses import replace
 
 import torch
 
-from ibcore.config import TrainConfig
+from ibcore.config import TrainConfig, check_seeds
 from ibcore.data import Dataset, load_dataset, with_validation
-from ibcore.results import atomic_torch_save, environment, record_path, run_all
+from ibcore.results import atomic_torch_save, environment, load_state, record_path, run_all
 from ibcore.runtime import resolve_device
 from ibcore.training import train
 
@@ -49,6 +49,9 @@ def cell_configs(
     (default ``base.beta``); ``ce_steps`` the length of cross-entropy training (default
     ``base.steps`` times the number of layers, so both methods make as many updates)."""
     beta = base.beta if beta is None else beta
+    check_seeds(seeds)
+    if ce_steps is not None and (isinstance(ce_steps, bool) or not isinstance(ce_steps, int) or ce_steps < 1):
+        raise ValueError(f"ce_steps must be an integer >= 1 (or left out: steps x layers), got {ce_steps!r}")
     out = []
     for row in rows:
         if row not in ROWS:
@@ -127,6 +130,7 @@ def run_configs(
         run_one,
         progress=progress,
         on_stored=drop_checkpoint,
+        require_model=save_models,
     )
 
 
@@ -300,7 +304,7 @@ def variant_configs(params: dict) -> list[TrainConfig]:
         }
         if settings["beta"] <= 0:
             raise ValueError(f"a variant is a full-IB run and needs beta > 0, got {settings['beta']}")
-        for seed in v.get("seeds", params.get("seeds", [0])):
+        for seed in check_seeds(v.get("seeds", params.get("seeds", [0])), "the seeds of a variant"):
             out.append(
                 TrainConfig(dataset=key[0], fraction=key[1], method="ib", seed=seed, **{**extra, **settings})
             )
@@ -367,5 +371,5 @@ def load_model(
         model = build_model("mlp", widths=config.widths)
     else:
         model = build_model("convnet", channels=config.channels)
-    model.load_state_dict(torch.load(path, map_location=resolve_device(device)))
+    model.load_state_dict(load_state(path, "model file"))  # weights_only=True; names a bad file
     return model.to(resolve_device(device))

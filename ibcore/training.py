@@ -31,7 +31,7 @@ from ibcore.dv import MovingAverageDV, dv_bound
 from ibcore.estimators import check_finite, marginal_permutation
 from ibcore.models import LayerStack, build_model
 from ibcore.penalties import Penalty, make_penalty
-from ibcore.results import atomic_torch_save
+from ibcore.results import atomic_torch_save, checked_state, quarantine
 
 EVAL_SAMPLES = 2048
 
@@ -159,19 +159,35 @@ def measure_information(
 
 
 class Checkpointer:
-    """Saves and restores a run's state at ``path`` (no-op when ``path`` is None)."""
+    """Saves and restores a run's state at ``path`` (no-op when ``path`` is None).
+
+    A checkpoint holds tensors and plain data only and is read with ``weights_only=True``. One
+    that cannot be read (truncated), needs more than that (refused: it could run code), or was
+    written for another run (its ``run_id`` differs from the file name's) is named in one line
+    and moved to the results folder's ``quarantine/``; the run then starts afresh."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = Path(path) if path is not None else None
 
+    def _run_id(self) -> str:
+        assert self.path is not None
+        return self.path.name.split(".")[0]
+
     def load(self) -> dict | None:
         if self.path is None or not self.path.is_file():
             return None
-        return torch.load(self.path, map_location="cpu", weights_only=False)
+        state = checked_state(self.path, "checkpoint")
+        if state is None:
+            return None
+        if not isinstance(state, dict) or state.get("run_id", self._run_id()) != self._run_id():
+            owner = state.get("run_id") if isinstance(state, dict) else type(state).__name__
+            quarantine(self.path, f"checkpoint of run {owner}, not of {self._run_id()}")
+            return None
+        return state
 
     def save(self, state: dict) -> None:
         if self.path is not None:
-            atomic_torch_save(state, self.path)
+            atomic_torch_save({**state, "run_id": self._run_id()}, self.path)
 
     def clear(self) -> None:
         if self.path is not None:
@@ -614,7 +630,7 @@ def train_ib_layerwise(
             record["penalty_value"] = []
         if side:
             record["probe_val_accuracy"] = []
-        first = 1
+        first, layer_before = 1, 0.0  # seconds spent on this layer before a resume
         if resuming:
             objective.load_state_dict(resume["objective"])
             opt_layer.load_state_dict(resume["opt_layer"])
@@ -622,6 +638,7 @@ def train_ib_layerwise(
                 penalty.load_state_dict(resume["penalty"])
             record = resume["record"]
             first = start_step + 1
+            layer_before = float(resume.get("layer_elapsed", 0.0))
         t_layer = time.perf_counter()
         bar = tqdm(range(first, config.steps + 1), desc=f"layer {i}", disable=not progress, leave=False)
         for step in bar:
@@ -717,15 +734,16 @@ def train_ib_layerwise(
                         "penalty": None if penalty is None else penalty.state_dict(),
                         "sigma_layer": sigma,
                         "elapsed": elapsed + time.perf_counter() - t_all,
+                        "layer_elapsed": layer_before + time.perf_counter() - t_layer,
                     }
                 )
         if failure is not None:  # the run diverged: stored with its failure, no probe
-            record["seconds"] = time.perf_counter() - t_layer
+            record["seconds"] = layer_before + time.perf_counter() - t_layer
             for p in block.parameters():
                 p.requires_grad_(False)
             layers.append(record)
             break
-        record["seconds"] = time.perf_counter() - t_layer
+        record["seconds"] = layer_before + time.perf_counter() - t_layer
         for p in block.parameters():
             p.requires_grad_(False)
         layers.append(record)

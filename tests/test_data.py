@@ -231,7 +231,7 @@ def test_corrupted_member(tmp_path, good_fake_bytes):
 
 def test_not_an_npz_file(tmp_path):
     (tmp_path / "mnist.npz").write_text("<html>404 not found</html>")
-    with pytest.raises(DataError, match="could not be read"):
+    with pytest.raises(DataError, match="is not an .npz file"):
         load_arrays("mnist", tmp_path)
 
 

@@ -114,7 +114,9 @@ def test_run_executes_atomically_and_records_timings(tmp_path, capsys):
     assert (root / "cwd.txt").read_text() == str(root)  # cwd = repository root
     assert (generated / "second.ipynb").is_file()
     assert not list(generated.glob(".*tmp*")) and not (generated / "missing.ipynb").exists()
-    assert "`t`" in (generated / pipeline.RUN_INFO_NAME).read_text()
+    # 'missing' was not executed, so this is no full build of the profile: run_info.md is not written
+    assert not (generated / pipeline.RUN_INFO_NAME).exists()
+    assert "did not execute every notebook of profile 't' (not executed: missing)" in out
 
     timings = json.loads((root / "results" / "t" / pipeline.TIMINGS_NAME).read_text())
     assert timings["profile"] == "t" and timings["overrides"] == {"device": "cpu"}
