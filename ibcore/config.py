@@ -167,10 +167,6 @@ class TrainConfig:
             raise ValueError(f"val_size must be an integer >= 0, got {self.val_size!r}")
         if self.sigma_mode != "absolute" and self.method != "ib":
             raise ValueError(f"sigma_mode {self.sigma_mode!r} acts only for method 'ib'; use 'absolute'")
-        if self.beta > 0 and self.sigma == 0 and self.penalty not in ("tied", "weight_decay"):
-            raise ValueError(
-                f"penalty {self.penalty!r} needs sigma > 0 (I(X;L+eps) is infinite at sigma = 0)"
-            )
         n_layers = len(self.widths) - 1 if self.arch == "mlp" else len(self.channels) + 1
         if self.max_layers > n_layers:
             raise ValueError(f"max_layers={self.max_layers} but the {self.arch} has {n_layers} layers")
