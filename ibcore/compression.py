@@ -77,16 +77,22 @@ def _seeds(params: dict[str, Any], key: str) -> list[int]:
     return seeds
 
 
+def _first_noise(params: dict[str, Any]) -> dict[str, Any]:
+    noises = params.get("noise") or [{"sigma": 1.0, "sigma_mode": "absolute"}]
+    return dict(noises[0])
+
+
 def baseline_config(params: dict[str, Any], seed: int) -> TrainConfig:
-    """beta = 0 (the I(Y;L_i)-only row): the same run whatever the penalty; stored once."""
-    return replace(_base(params), beta=0.0, seed=seed)
+    """beta = 0 (the I(Y;L_i)-only row): the same run whatever the penalty; stored once, its
+    information measured with the first noise setting."""
+    return replace(_base(params), beta=0.0, seed=seed, **_first_noise(params))
 
 
 def ce_config(params: dict[str, Any], seed: int) -> TrainConfig:
     """End-to-end cross-entropy on the same split and seed."""
     base = _base(params)
     steps = params.get("ce_steps") or base.steps * (len(base.widths) - 1)
-    return replace(base, method="ce", steps=steps, seed=seed)
+    return replace(base, method="ce", steps=steps, seed=seed, sigma=_first_noise(params)["sigma"])
 
 
 def penalty_config(params: dict[str, Any], penalty: str, beta: float, noise: dict, seed: int) -> TrainConfig:
@@ -107,7 +113,7 @@ def penalty_config(params: dict[str, Any], penalty: str, beta: float, noise: dic
 def grid(params: dict[str, Any]) -> list[tuple[str, float, dict]]:
     """(penalty, beta, noise) of every selection setting; weight decay ignores the noise."""
     out = []
-    noises = params.get("noise") or [{"sigma": 1.0, "sigma_mode": "absolute"}]
+    noises = params.get("noise") or [_first_noise(params)]
     for penalty, betas in (params.get("penalties") or {}).items():
         for beta in betas:
             for noise in noises[:1] if penalty == "weight_decay" else noises:

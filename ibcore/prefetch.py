@@ -86,6 +86,8 @@ def _train_cost(config: dict) -> float:
     """A rough relative cost of a training run, to start the longest first."""
     layers = config.get("max_layers") or (4 if config["dataset"] == "cifar10" else 3)
     per_step = (8.0 if config["dataset"] == "cifar10" else 1.0) * (1.0 if config["fraction"] < 1 else 1.2)
+    if config.get("beta", 0) > 0:  # penalties with a statistics network of their own cost more
+        per_step *= {"aamine": 2.5, "aamine_stopgrad": 2.0}.get(config.get("penalty", "tied"), 1.0)
     steps = config["steps"] * (layers if config["method"] == "ib" else 1)
     measure = config.get("measure_steps", 0) * layers * config.get("checkpoints", 1)
     return per_step * (steps + measure)
