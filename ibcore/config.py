@@ -14,9 +14,11 @@ PENALTIES = ("aamine", "aamine_stopgrad", "tied", "pairwise_kl", "logdet", "weig
 SIGMA_MODES = ("absolute", "layer_scaled")
 #: New fields that ``to_dict`` omits at their default, so stored records keep their run id.
 OMIT_AT_DEFAULT = {"penalty": "tied", "sigma_mode": "absolute", "critic_steps": 1, "val_size": 0}
-#: Fields that do not act when beta = 0 (no penalty): dropped from ``to_dict`` then, so the
-#: beta = 0 run is one record shared by every penalty.
+#: Fields that do not act when beta = 0 (no penalty) or for cross-entropy: dropped from
+#: ``to_dict`` then, so the beta = 0 run is one record shared by every penalty.
 PENALTY_ONLY = ("penalty", "critic_steps")
+#: Fields that act only for layer-wise IB training: dropped from ``to_dict`` for "ce".
+IB_ONLY = ("penalty", "critic_steps", "sigma_mode")
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,9 @@ class TrainConfig:
     statistics network per layer update ("aamine" and "aamine_stopgrad" only).
     ``sigma_mode`` "layer_scaled" makes the noise std of layer i ``sigma`` times the median
     nearest-neighbour distance of L_i on (up to) the first 2048 training images when layer i
-    starts. ``val_size`` > 0 holds out that many training images as a validation split
-    (:func:`ibcore.data.with_validation`): probes then report validation accuracy and draw from
-    their own generators, so probing never changes training.
+    starts (IB only; cross-entropy ignores it). ``val_size`` > 0 holds out that many training
+    images as a validation split (:func:`ibcore.data.with_validation`): probes then report
+    validation accuracy and draw from their own generators, so probing never changes training.
     """
 
     dataset: str = "mnist"
@@ -116,8 +118,6 @@ class TrainConfig:
             )
         if not (isinstance(self.val_size, int) and self.val_size >= 0):
             raise ValueError(f"val_size must be an integer >= 0, got {self.val_size!r}")
-        if self.sigma_mode != "absolute" and self.method != "ib":
-            raise ValueError(f"sigma_mode {self.sigma_mode!r} acts only for method 'ib'; use 'absolute'")
         if self.beta > 0 and self.sigma == 0 and self.penalty not in ("tied", "weight_decay"):
             raise ValueError(
                 f"penalty {self.penalty!r} needs sigma > 0 (I(X;L+eps) is infinite at sigma = 0)"
@@ -133,8 +133,9 @@ class TrainConfig:
     def to_dict(self) -> dict:
         """The JSON form; fields that do not act for this run's architecture are dropped, and so
         are the fields of :data:`OMIT_AT_DEFAULT` at their defaults (records stored before they
-        existed keep their hash) and ``penalty`` / ``critic_steps`` at beta = 0 (they do not act
-        there, so the beta = 0 run is shared by every penalty)."""
+        existed keep their hash), ``penalty`` / ``critic_steps`` at beta = 0 (they do not act
+        there, so the beta = 0 run is shared by every penalty) and ``penalty`` / ``critic_steps`` /
+        ``sigma_mode`` for cross-entropy (which measures, if at all, with the absolute sigma)."""
         d = asdict(self)
         d.pop("channels" if self.arch == "mlp" else "widths")
         d["critic_hidden"] = list(d["critic_hidden"])
@@ -145,7 +146,11 @@ class TrainConfig:
         if not d["extra"]:
             d.pop("extra")
         for name, default in OMIT_AT_DEFAULT.items():
-            if d[name] == default or (name in PENALTY_ONLY and self.beta == 0):
+            if (
+                d[name] == default
+                or (name in PENALTY_ONLY and self.beta == 0)
+                or (name in IB_ONLY and self.method != "ib")
+            ):
                 d.pop(name)
         return d
 
