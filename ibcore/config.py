@@ -21,9 +21,11 @@ OMIT_AT_DEFAULT = {
     "val_size": 0,
     "oversample": False,
 }
-#: Fields that do not act when beta = 0 (no penalty): dropped from ``to_dict`` then, so the
-#: beta = 0 run is one record shared by every penalty.
+#: Fields that do not act when beta = 0 (no penalty) or for cross-entropy: dropped from
+#: ``to_dict`` then, so the beta = 0 run is one record shared by every penalty.
 PENALTY_ONLY = ("penalty", "critic_steps")
+#: Fields that act only for layer-wise IB training: dropped from ``to_dict`` for "ce".
+IB_ONLY = ("penalty", "critic_steps", "sigma_mode")
 
 
 def training_set_size(dataset: str, fraction: float) -> int:
@@ -70,9 +72,9 @@ class TrainConfig:
     statistics network per layer update ("aamine" and "aamine_stopgrad" only).
     ``sigma_mode`` "layer_scaled" makes the noise std of layer i ``sigma`` times the median
     nearest-neighbour distance of L_i on (up to) the first 2048 training images when layer i
-    starts. ``val_size`` > 0 holds out that many training images as a validation split
-    (:func:`ibcore.data.with_validation`): probes then report validation accuracy and draw from
-    their own generators, so probing never changes training.
+    starts (IB only; cross-entropy ignores it). ``val_size`` > 0 holds out that many training
+    images as a validation split (:func:`ibcore.data.with_validation`): probes then report
+    validation accuracy and draw from their own generators, so probing never changes training.
     Batches are drawn with replacement; a ``batch_size`` above the training set's size is
     refused unless ``oversample`` is True.
     """
@@ -165,8 +167,6 @@ class TrainConfig:
             )
         if not (isinstance(self.val_size, int) and self.val_size >= 0):
             raise ValueError(f"val_size must be an integer >= 0, got {self.val_size!r}")
-        if self.sigma_mode != "absolute" and self.method != "ib":
-            raise ValueError(f"sigma_mode {self.sigma_mode!r} acts only for method 'ib'; use 'absolute'")
         n_layers = len(self.widths) - 1 if self.arch == "mlp" else len(self.channels) + 1
         if self.max_layers > n_layers:
             raise ValueError(f"max_layers={self.max_layers} but the {self.arch} has {n_layers} layers")
@@ -178,8 +178,9 @@ class TrainConfig:
     def to_dict(self) -> dict:
         """The JSON form; fields that do not act for this run's architecture are dropped, and so
         are the fields of :data:`OMIT_AT_DEFAULT` at their defaults (records stored before they
-        existed keep their hash) and ``penalty`` / ``critic_steps`` at beta = 0 (they do not act
-        there, so the beta = 0 run is shared by every penalty)."""
+        existed keep their hash), ``penalty`` / ``critic_steps`` at beta = 0 (they do not act
+        there, so the beta = 0 run is shared by every penalty) and ``penalty`` / ``critic_steps`` /
+        ``sigma_mode`` for cross-entropy (which measures, if at all, with the absolute sigma)."""
         d = asdict(self)
         d.pop("channels" if self.arch == "mlp" else "widths")
         d["critic_hidden"] = list(d["critic_hidden"])
@@ -190,7 +191,11 @@ class TrainConfig:
         if not d["extra"]:
             d.pop("extra")
         for name, default in OMIT_AT_DEFAULT.items():
-            if d[name] == default or (name in PENALTY_ONLY and self.beta == 0):
+            if (
+                d[name] == default
+                or (name in PENALTY_ONLY and self.beta == 0)
+                or (name in IB_ONLY and self.method != "ib")
+            ):
                 d.pop(name)
         return d
 

@@ -1,11 +1,11 @@
 """One results format for every experiment: a JSON record per run, written atomically.
 
 A record is a dict with keys ``kind`` (experiment name), ``run_id``, ``config`` (every
-parameter that defines the run), ``status`` ("complete"), ``metrics`` (scalars), ``curves``
-(lists), ``timings`` (seconds), ``environment`` (library versions, device), ``data_source``
-and ``format_version``. Records live at ``<results_dir>/<kind>/<run_id>.json``; ``run_id`` is a
-hash of the config, so re-running a finished configuration is skipped and a changed one gets a
-new file.
+parameter that defines the run), ``status`` ("complete", or "diverged" for a run stopped by a
+non-finite value, with ``failure``), ``metrics`` (scalars), ``curves`` (lists), ``timings``
+(seconds), ``environment`` (library versions, device), ``data_source`` and ``format_version``.
+Records live at ``<results_dir>/<kind>/<run_id>.json``; ``run_id`` is a hash of the config, so
+re-running a finished configuration is skipped and a changed one gets a new file.
 
 Stored state is checked on every read: a record, checkpoint or model file that cannot be read,
 that needs more than tensors and plain data (``torch.load(weights_only=True)``), or whose

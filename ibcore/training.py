@@ -784,6 +784,8 @@ def train_ib_layerwise(
         "I_x": [r["I_x"][-1] if r["I_x"] else None for r in layers],
         "I_y": [r["I_y"][-1] if r["I_y"] else None for r in layers],
     }
+    if config.beta > 0:  # a negative AA-MINE value: its critic lost the layer (finite: not "diverged")
+        metrics["penalty_value"] = [r["penalty_value"][-1] if r["penalty_value"] else None for r in layers]
     out = {
         "model": model,
         "metrics": metrics,

@@ -272,6 +272,9 @@ def test_each_penalty_trains_and_logs(mnist_small, tiny_config, penalty):
         assert 0 <= lower <= upper <= math.log(600) + 1e-5  # X uniform over the 600 images
     if penalty == "tied":
         assert out["curves"]["layers"][0]["penalty_value"] == out["curves"]["layers"][0]["I_x"]
+    last = [layer["penalty_value"][-1] for layer in out["curves"]["layers"]]
+    assert out["metrics"]["penalty_value"] == last
+    assert "penalty_value" not in base["metrics"]
 
 
 def test_layer_logs_match_direct_computation(mnist_small, tiny_config):
@@ -378,6 +381,10 @@ def test_new_fields_keep_stored_run_ids():
         600,
     )
     assert TrainConfig.from_dict(nd) == new and config_id(nd) != config_id(d)
+    ce = TrainConfig(
+        dataset="mnist", method="ce", penalty="aamine", critic_steps=3, sigma_mode="layer_scaled"
+    )
+    assert ce.to_dict() == TrainConfig(dataset="mnist", method="ce").to_dict()  # none acts for CE
 
 
 @pytest.mark.parametrize(
@@ -390,7 +397,6 @@ def test_new_fields_keep_stored_run_ids():
         ({"val_size": -1}, "val_size must be an integer >= 0"),
         ({"val_size": 1.5}, "val_size must be an integer >= 0"),
         ({"beta": 1e-3, "sigma": 0.0, "penalty": "pairwise_kl"}, r"sigma \(noise std\) must be"),
-        ({"method": "ce", "sigma_mode": "layer_scaled"}, "acts only for method 'ib'"),
     ],
 )
 def test_bad_new_fields_raise(kwargs, match):
