@@ -82,10 +82,46 @@ def _first_noise(params: dict[str, Any]) -> dict[str, Any]:
     return dict(noises[0])
 
 
-def baseline_config(params: dict[str, Any], seed: int) -> TrainConfig:
-    """beta = 0 (the I(Y;L_i)-only row): the same run whatever the penalty; stored once, its
-    information measured with the first noise setting."""
-    return replace(_base(params), beta=0.0, seed=seed, **_first_noise(params))
+#: Keys of an arm given as a mapping: its penalty, betas, and what it changes for its runs.
+ARM_KEYS = ("penalty", "betas", "noise", "lr", "critic_steps")
+
+
+def arms(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The study's arms by name. ``penalties`` maps a name to a list of betas (the arm of that
+    penalty, with ``critic_steps[name]`` and the shared ``noise`` settings) or to a mapping
+    {penalty, betas, noise?, lr?, critic_steps?} (a variant of a penalty, e.g. the paper's
+    AA-MINE made stable by more critic steps and a lower layer learning rate)."""
+    out: dict[str, dict[str, Any]] = {}
+    noises = params.get("noise") or [_first_noise(params)]
+    for name, spec in (params.get("penalties") or {}).items():
+        if not isinstance(spec, dict):
+            spec = {"penalty": name, "betas": spec}
+        unknown = set(spec) - set(ARM_KEYS)
+        if unknown:
+            raise ValueError(f"arm {name!r}: unknown key(s) {sorted(unknown)}; use {ARM_KEYS}")
+        penalty = spec.get("penalty", name)
+        if penalty not in PENALTIES:
+            raise ValueError(f"arm {name!r}: unknown penalty {penalty!r}; choose from {PENALTIES}")
+        arm_noise = spec.get("noise") or noises
+        out[name] = {
+            "penalty": penalty,
+            "betas": [float(b) for b in spec.get("betas") or []],
+            "noise": arm_noise[:1] if penalty == "weight_decay" else arm_noise,  # sigma unused
+            "critic_steps": spec.get("critic_steps", (params.get("critic_steps") or {}).get(name, 1)),
+            "overrides": {"lr": spec["lr"]} if "lr" in spec else {},
+        }
+        for k in out[name]["noise"]:
+            if set(k) - set(NOISE_KEYS):
+                raise ValueError(f"arm {name!r}: unknown noise key(s) {sorted(set(k) - set(NOISE_KEYS))}")
+    return out
+
+
+def baseline_config(params: dict[str, Any], seed: int, arm: dict | None = None) -> TrainConfig:
+    """beta = 0 (the I(Y;L_i)-only row) with the arm's learning rate: the same run whatever the
+    penalty, stored once per learning rate; its information measured with the first noise
+    setting."""
+    overrides = arm["overrides"] if arm else {}
+    return replace(_base(params), beta=0.0, seed=seed, **_first_noise(params), **overrides)
 
 
 def ce_config(params: dict[str, Any], seed: int) -> TrainConfig:
@@ -95,38 +131,38 @@ def ce_config(params: dict[str, Any], seed: int) -> TrainConfig:
     return replace(base, method="ce", steps=steps, seed=seed, sigma=_first_noise(params)["sigma"])
 
 
-def penalty_config(params: dict[str, Any], penalty: str, beta: float, noise: dict, seed: int) -> TrainConfig:
-    """One IB run of ``penalty`` at ``beta`` with the noise setting ``noise`` ({sigma, sigma_mode})."""
-    if penalty not in PENALTIES:
-        raise ValueError(f"unknown penalty {penalty!r}; choose from {PENALTIES}")
+def penalty_config(params: dict[str, Any], arm: dict, beta: float, noise: dict, seed: int) -> TrainConfig:
+    """One IB run of ``arm`` at ``beta`` with the noise setting ``noise`` ({sigma, sigma_mode})."""
     if not beta > 0:
         raise ValueError(f"penalty betas must be > 0 (beta = 0 is the shared baseline), got {beta}")
-    unknown = set(noise) - set(NOISE_KEYS)
-    if unknown:
-        raise ValueError(f"unknown noise key(s) {sorted(unknown)}; use {NOISE_KEYS}")
-    critic_steps = (params.get("critic_steps") or {}).get(penalty, 1)
     return replace(
-        _base(params), penalty=penalty, beta=float(beta), critic_steps=critic_steps, seed=seed, **noise
+        _base(params),
+        penalty=arm["penalty"],
+        beta=float(beta),
+        critic_steps=arm["critic_steps"],
+        seed=seed,
+        **noise,
+        **arm["overrides"],
     )
 
 
 def grid(params: dict[str, Any]) -> list[tuple[str, float, dict]]:
-    """(penalty, beta, noise) of every selection setting; weight decay ignores the noise."""
-    out = []
-    noises = params.get("noise") or [_first_noise(params)]
-    for penalty, betas in (params.get("penalties") or {}).items():
-        for beta in betas:
-            for noise in noises[:1] if penalty == "weight_decay" else noises:
-                out.append((penalty, float(beta), dict(noise)))
-    return out
+    """(arm name, beta, noise) of every selection setting."""
+    return [
+        (name, beta, dict(noise))
+        for name, arm in arms(params).items()
+        for beta in arm["betas"]
+        for noise in arm["noise"]
+    ]
 
 
 def selection_configs(params: dict[str, Any]) -> list[TrainConfig]:
-    """Stage 1: every setting of :func:`grid` and the baseline on ``selection_seeds``."""
+    """Stage 1: every setting of :func:`grid` and each arm's baseline on ``selection_seeds``."""
     seeds = _seeds(params, "selection_seeds")
-    configs = [baseline_config(params, s) for s in seeds]
-    for penalty, beta, noise in grid(params):
-        configs += [penalty_config(params, penalty, beta, noise, s) for s in seeds]
+    all_arms = arms(params)
+    configs = [baseline_config(params, s, arm) for arm in all_arms.values() for s in seeds]
+    for name, beta, noise in grid(params):
+        configs += [penalty_config(params, all_arms[name], beta, noise, s) for s in seeds]
     return configs
 
 
@@ -141,46 +177,50 @@ def _val(record: dict | None) -> float | None:
 
 
 def choices(params: dict[str, Any], records: Iterable[dict]) -> dict[str, dict[str, Any]]:
-    """Per penalty whose selection runs are all stored: the (beta, noise) of the highest mean
+    """Per arm whose selection runs are all stored: the (beta, noise) of the highest mean
     validation accuracy over ``selection_seeds`` (diverged runs count as failures: a setting
     with one is not chosen), with every setting's mean, for the page."""
     stored = _by_id(records)
     seeds = _seeds(params, "selection_seeds")
     out: dict[str, dict[str, Any]] = {}
-    for penalty in params.get("penalties") or {}:
-        settings = [(b, n) for p, b, n in grid(params) if p == penalty]
+    for name, arm in arms(params).items():
         table = []
         complete = True
-        for beta, noise in settings:
-            recs = [
-                stored.get(config_id(penalty_config(params, penalty, beta, noise, s).to_dict()))
-                for s in seeds
-            ]
-            if any(r is None for r in recs):
-                complete = False
-                continue
-            vals = [_val(r) for r in recs]
-            diverged = any(v is None for v in vals)
-            mean = None if diverged else sum(vals) / len(vals)
-            table.append({"beta": beta, **noise, "val_accuracy": mean, "diverged": diverged})
+        for beta in arm["betas"]:
+            for noise in arm["noise"]:
+                recs = [
+                    stored.get(config_id(penalty_config(params, arm, beta, noise, s).to_dict()))
+                    for s in seeds
+                ]
+                if any(r is None for r in recs):
+                    complete = False
+                    continue
+                vals = [_val(r) for r in recs]
+                diverged = any(v is None for v in vals)
+                mean = None if diverged else sum(vals) / len(vals)
+                table.append({"beta": beta, **noise, "val_accuracy": mean, "diverged": diverged})
         if not complete or not table:
             continue
         valid = [t for t in table if t["val_accuracy"] is not None]
         best = max(valid, key=lambda t: t["val_accuracy"]) if valid else None
-        out[penalty] = {"best": best, "settings": table}
+        out[name] = {"best": best, "settings": table, "arm": arm}
     return out
 
 
+def _chosen_configs(params: dict[str, Any], choice: dict, seeds: Sequence[int]) -> list[TrainConfig]:
+    best = choice["best"]
+    noise = {k: best[k] for k in NOISE_KEYS if k in best}
+    return [penalty_config(params, choice["arm"], best["beta"], noise, s) for s in seeds]
+
+
 def confirmation_configs(params: dict[str, Any], records: Iterable[dict]) -> list[TrainConfig]:
-    """Stage 2: baseline and cross-entropy on all ``seeds``, and each chosen setting."""
+    """Stage 2: cross-entropy and every arm's baseline on all ``seeds``, and each chosen setting."""
     seeds = _seeds(params, "seeds")
-    configs = [baseline_config(params, s) for s in seeds] + [ce_config(params, s) for s in seeds]
-    for penalty, choice in choices(params, records).items():
-        best = choice["best"]
-        if best is None:
-            continue
-        noise = {k: best[k] for k in NOISE_KEYS if k in best}
-        configs += [penalty_config(params, penalty, best["beta"], noise, s) for s in seeds]
+    configs = [ce_config(params, s) for s in seeds]
+    configs += [baseline_config(params, s, arm) for arm in arms(params).values() for s in seeds]
+    for choice in choices(params, records).values():
+        if choice["best"] is not None:
+            configs += _chosen_configs(params, choice, seeds)
     return configs
 
 
@@ -207,27 +247,31 @@ def paired_rows(params: dict[str, Any], records: Iterable[dict]) -> list[dict[st
         r = stored.get(config_id(config.to_dict()))
         return None if r is None or r.get("status") != "complete" else 100 * r["metrics"]["test_accuracy"]
 
-    base = {s: test_acc(baseline_config(params, s)) for s in seeds}
     rows = []
-    candidates: list[tuple[str, dict | None, list[TrainConfig]]] = [
-        ("cross-entropy", None, [ce_config(params, s) for s in seeds])
-    ]
-    for penalty, choice in choices(params, records).items():
-        best = choice["best"]
-        if best is None:
-            rows.append({"penalty": penalty, "verdict": "inconclusive", "reason": "every setting diverged"})
-            continue
-        noise = {k: best[k] for k in NOISE_KEYS}
-        candidates.append(
-            (penalty, best, [penalty_config(params, penalty, best["beta"], noise, s) for s in seeds])
+    candidates: list[tuple[str, dict | None, list[TrainConfig], list[TrainConfig]]] = [
+        (
+            "cross-entropy",
+            None,
+            [ce_config(params, s) for s in seeds],
+            [baseline_config(params, s) for s in seeds],
         )
-    for name, best, configs in candidates:
+    ]
+    for name, choice in choices(params, records).items():
+        if choice["best"] is None:
+            rows.append({"penalty": name, "verdict": "inconclusive", "reason": "every setting diverged"})
+            continue
+        baselines = [baseline_config(params, s, choice["arm"]) for s in seeds]
+        candidates.append((name, choice["best"], _chosen_configs(params, choice, seeds), baselines))
+    for name, best, configs, baselines in candidates:
+        base = {c.seed: test_acc(c) for c in baselines}
         acc = {c.seed: test_acc(c) for c in configs}
         pairs = [(acc[s], base[s]) for s in seeds if acc[s] is not None and base[s] is not None]
         diff = paired_difference([a for a, _ in pairs], [b for _, b in pairs])
         rows.append(
             {
                 "penalty": name,
+                "lr": configs[0].lr if best is not None else None,
+                "critic_steps": configs[0].critic_steps if best is not None else None,
                 "beta": None if best is None else best["beta"],
                 "sigma": None if best is None else best["sigma"],
                 "sigma_mode": None if best is None else best["sigma_mode"],
