@@ -292,3 +292,14 @@ def missing(params: dict[str, Any], records: Sequence[dict]) -> list[TrainConfig
     """Declared runs with no stored record (complete or diverged)."""
     stored = _by_id(records)
     return [c for c in configs_from_params(params, records) if config_id(c.to_dict()) not in stored]
+
+
+def baseline_validation(params: dict[str, Any], records: Iterable[dict], arm: dict) -> float | None:
+    """Mean validation accuracy of ``arm``'s beta = 0 baseline over ``selection_seeds`` (None
+    while any is missing)."""
+    stored = _by_id(records)
+    vals = [
+        _val(stored.get(config_id(baseline_config(params, s, arm).to_dict())))
+        for s in _seeds(params, "selection_seeds")
+    ]
+    return None if any(v is None for v in vals) else sum(vals) / len(vals)

@@ -10,6 +10,7 @@
 # | penalty | what the layer is penalised with |
 # |---|---|
 # | `aamine` | the paper's AA-MINE: a statistics network with its **own** copy of layers $1..i$, trained only by its own optimizer; the layer gets gradient only through $z = L_i(x) + \varepsilon$ |
+# | `aamine_stable` | the same, made stable: more critic updates per layer update and a lower layer learning rate (its $\beta = 0$ baseline trains at the same rate) |
 # | `aamine_stopgrad` | the same critic family with the copy tied to the layer under a stop-gradient: the paper's gradient path without the copy's lag |
 # | `tied` | the tied mixture critic used by our earlier pages; **not a bound** on $I(X;L_i+\varepsilon)$ and biased up above $\log B$ |
 # | `pairwise_kl` | the pairwise-KL upper bound on $I(X;L_i+\varepsilon)$ over the batch (nonlinear IB, {cite:t}`kolchinsky2017nonlinear`) |
@@ -126,14 +127,6 @@ if todo:
 
 # %% tags=["remove-input"]
 choices = compression.choices(params, records)
-base_val = [
-    r["metrics"]["val_accuracy"]
-    for r in records
-    if r["config"].get("beta") == 0
-    and r["config"]["method"] == "ib"
-    and r["config"]["seed"] in selection_seeds
-    and r.get("status") == "complete"
-]
 rows = []
 for penalty, choice in choices.items():
     for s in choice["settings"]:
@@ -155,8 +148,9 @@ if len(stage1):
             ax.plot(curve["β"], curve["validation accuracy (%)"], marker="o", label=noise_name)
             bad = curve[curve["diverged"] == "yes"]
             ax.scatter(bad["β"], [ax.get_ylim()[0]] * len(bad), marker="x", color="red")
-        if base_val:
-            ax.axhline(100 * sum(base_val) / len(base_val), color="0.4", linestyle="--", label="β = 0")
+        base_val = compression.baseline_validation(params, records, choices[penalty]["arm"])
+        if base_val is not None:
+            ax.axhline(100 * base_val, color="0.4", linestyle="--", label="β = 0")
         ax.set_xscale("log")
         ax.set_title(penalty)
         ax.set_xlabel("β")
@@ -188,6 +182,7 @@ table = pd.DataFrame(
     [
         {
             "penalty": r["penalty"],
+            "layer lr, critic steps": "—" if r.get("lr") is None else f"{r['lr']:g}, {r['critic_steps']}",
             "β (chosen on validation)": "—" if r.get("beta") is None else f"{r['beta']:.0e}",
             "noise": "—"
             if r.get("sigma_mode") is None
