@@ -817,10 +817,16 @@ def figure1_verdict(summary: dict[str, Any]) -> str:
             f"{_grid(summary['aa_above_bound'])}; above log N only at σ² = "
             f"{_grid(summary['aa_above_log_n'])}. They are drawn hollow and judge nothing."
         )
+    panel_a = not math.isnan(summary["sigma2_max"])
     if summary["aa_monotone"] is not None:
         lines.append(
             "- AA-MINE decreases as σ² grows, over its certified σ² = "
             f"{_grid(summary['aa_certified_sigma2'])}: **{'yes' if summary['aa_monotone'] else 'no'}**."
+        )
+    elif panel_a:
+        lines.append(
+            "- AA-MINE decreases as σ² grows: not measurable (certified at σ² = "
+            f"{_grid(summary['aa_certified_sigma2'])}; two are needed)."
         )
     if not math.isnan(summary["aa_slope"]):
         lines.append(
@@ -829,9 +835,9 @@ def figure1_verdict(summary: dict[str, Any]) -> str:
             f"AA-MINE rises {_fmt(summary['aa_slope'])} nats per e-fold of 1/σ², MINE "
             f"{_fmt(summary['mine_slope'])}, the exact value {_fmt(summary['ref_slope'])}."
         )
-    elif summary["aa_monotone"] is not None:
+    elif panel_a:
         lines.append(
-            "- Fewer than two σ² > 0 where both estimators are certified: the growth is not measurable."
+            "- Growth as σ² → 0: not measurable (fewer than two σ² > 0 where both estimators are certified)."
         )
     if not math.isnan(summary["aa_max_rel_err"]):
         lines.append(
