@@ -37,6 +37,7 @@ from ibcore.bounds import (
     mixture_mi_bounds,
     monte_carlo_mixture_mi,
 )
+from ibcore.critics import TiedMixtureCritic
 from ibcore.data import SPECS, load_dataset
 from ibcore.estimators import AAMINE, MINE, NeuralEstimator
 from ibcore.models import mlp
@@ -47,8 +48,12 @@ KIND = "figure1"
 #: Bumped whenever a code change alters the numbers, so that old records are not reused.
 VERSION = 1
 PANELS = ("a", "b")
+#: The estimators of the paper's figure (the default of :func:`figure1_configs`).
 ESTIMATORS = ("mine", "aamine")
-ESTIMATOR_LABELS = {"mine": "MINE", "aamine": "AA-MINE"}
+#: Also "tied": AA-MINE with the tied mixture critic that IB training uses
+#: (:class:`ibcore.critics.TiedMixtureCritic`), run in panel b when ``training_critic`` is set.
+ALL_ESTIMATORS = ("mine", "aamine", "tied")
+ESTIMATOR_LABELS = {"mine": "MINE", "aamine": "AA-MINE", "tied": "AA-MINE, training critic"}
 MNIST_PIXELS = 784
 
 
@@ -127,6 +132,7 @@ def figure1_configs(
     gaussian_samples: int = 20000,
     gaussian_gain: float = 1.0,
     gaussian_weight_seed: int = 1,
+    training_critic: bool = False,
 ) -> list[dict[str, Any]]:
     """The configurations of Figure 1, one per (panel, estimator, sigma^2, seed).
 
@@ -137,12 +143,13 @@ def figure1_configs(
     layer W = ``gaussian_gain`` * G / sqrt(D), G a K x D standard normal matrix drawn with
     ``gaussian_weight_seed``, (D, K) = ``gaussian_dims``. ``copy_lr_factor`` is AA-MINE's
     learning-rate factor for its copy of the measured layers (0: frozen at F, which is the
-    optimum here since the measured net does not change).
+    optimum here since the measured net does not change). ``training_critic`` adds panel-b
+    configs of estimator "tied": AA-MINE with the tied mixture critic of IB training.
     """
     grid = _check_sigma2_grid(sigma2_grid)
     seeds = _check_seeds(seeds)
     panels = _check_choice("panels", panels, PANELS)
-    estimators = _check_choice("estimators", estimators, ESTIMATORS)
+    estimators = _check_choice("estimators", estimators, ALL_ESTIMATORS)
     _check_positive_int("steps", steps)
     _check_positive_int("batch_size", batch_size)
     if batch_size < 2:
@@ -217,9 +224,12 @@ def figure1_configs(
             "gaussian_weight_seed": gaussian_weight_seed,
         }
 
+    if not isinstance(training_critic, bool):
+        raise ValueError(f"training_critic must be true or false, got {training_critic!r}")
     configs = []
     for panel in panels:
-        for estimator in estimators:
+        extra_estimators = ["tied"] if training_critic and panel == "b" and "tied" not in estimators else []
+        for estimator in estimators + extra_estimators:
             extra = {"copy_lr_factor": float(copy_lr_factor)} if estimator == "aamine" else {}
             for s2 in grid:
                 for seed in seeds:
@@ -420,7 +430,39 @@ def make_estimator(config: dict[str, Any], network: torch.nn.Module, device: tor
     )
     if config["estimator"] == "aamine":
         return AAMINE(network, copy_lr_factor=config["copy_lr_factor"], **kwargs)
+    if config["estimator"] == "tied":
+        return TiedAAMINE(network, **kwargs)
     return MINE(**kwargs)
+
+
+class TiedInputCritic(TiedMixtureCritic):
+    """The tied mixture critic of IB training on (x, z) pairs: h = F(x) with F the measured
+    layers themselves (tied, frozen here since the net does not change), T(x_k, z) =
+    -a ||h_k - z||^2 - log mean_j exp(-a ||h_j - z||^2) over the batch, one learnt scale a."""
+
+    def __init__(self, network: torch.nn.Module, feature_dim: int) -> None:
+        super().__init__(feature_dim)
+        self._network = [network]  # not a submodule: no parameters besides the scale
+
+    def scores(
+        self, u: torch.Tensor, v: torch.Tensor, perm: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            h = self._network[0](u).flatten(1)
+        return self.scores_from_features(h, v, perm)
+
+
+class TiedAAMINE(NeuralEstimator):
+    """AA-MINE as IB training measures I(X; L_i + eps): the :class:`TiedInputCritic`, trained on
+    batches with the moving-average DV gradient, its DV value evaluated on the held-out samples
+    (where the mixture runs over all of them, as it runs over the batch in training)."""
+
+    def __init__(self, network: torch.nn.Module, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.network = network
+
+    def make_critic(self, u: torch.Tensor, v: torch.Tensor) -> torch.nn.Module:
+        return TiedInputCritic(self.network, v[0].numel())
 
 
 def json_number(value: float) -> float | None:
@@ -673,7 +715,7 @@ def figure1_table(records: Iterable[dict[str, Any]], references: dict[str, dict]
     ).reset_index()
     finite = np.isfinite(table["true_mi"]) & (table["true_mi"] > 0)
     table["rel_err"] = np.where(finite, (table["mean"] - table["true_mi"]) / table["true_mi"], np.nan)
-    order = {e: k for k, e in enumerate(ESTIMATORS)}
+    order = {e: k for k, e in enumerate(ALL_ESTIMATORS)}
     table = table.sort_values(
         ["panel", "estimator", "sigma2"], key=lambda s: s.map(order) if s.name == "estimator" else s
     )
@@ -707,9 +749,11 @@ def figure1_summary(table) -> dict[str, Any]:
       upper bound / above log N only; ``uncertified``: count of uncertified rows per estimator;
     - ``aa_zero``, ``mine_zero``, ``zero_status``: panel a at sigma^2 = 0 (reported, never judged:
       AA-MINE's value there is set by its critic's scale floor);
+    - ``below_lower``: per estimator, the sigma^2 > 0 of panel a where its mean lies below the exact
+      (Bhattacharyya) lower bound (certified, but an under-estimate);
     - ``log_n``: log of the held-out N of panel a; ``sigma2_max``, ``aa_max``, ``mine_max``;
-    - ``aa_max_rel_err``, ``mine_max_rel_err``, ``aa_worst_sigma2``: panel b against Eq. 5 over
-      sigma^2 > 0.
+    - ``aa_max_rel_err``, ``mine_max_rel_err``, ``tied_max_rel_err``, ``aa_worst_sigma2``: panel b
+      against Eq. 5 over sigma^2 > 0 (``tied``: AA-MINE with the training critic, when run).
     """
     import numpy as np
 
@@ -734,6 +778,8 @@ def figure1_summary(table) -> dict[str, Any]:
         "aa_max_rel_err": nan,
         "mine_max_rel_err": nan,
         "aa_worst_sigma2": nan,
+        "tied_max_rel_err": nan,
+        "below_lower": {},
     }
 
     def rows(panel: str, est: str):
@@ -759,6 +805,10 @@ def figure1_summary(table) -> dict[str, Any]:
         out["aa_certified_sigma2"] = [float(s) for s in certified.index]
         if len(certified) >= 2:
             out["aa_monotone"] = bool(np.all(np.diff(certified["mean"].to_numpy()) <= 0))
+    for est, part in (("aamine", aa), ("mine", mine)):
+        pos = part[part.index > 0]
+        if len(pos) and pos["ref_lower"].notna().any():
+            out["below_lower"][est] = [float(s) for s in pos.index[pos["mean"] < pos["ref_lower"]]]
     if len(mine):
         out["mine_max"] = float(mine["mean"].iloc[-1])
         if 0.0 in mine.index:
@@ -777,7 +827,11 @@ def figure1_summary(table) -> dict[str, Any]:
             out["aa_slope"] = log_slope(both, aa.loc[both, "mean"])
             out["mine_slope"] = log_slope(both, mine.loc[both, "mean"])
             out["ref_slope"] = log_slope(both, aa.loc[both, "ref_mc"])
-    for est, key in (("aamine", "aa_max_rel_err"), ("mine", "mine_max_rel_err")):
+    for est, key in (
+        ("aamine", "aa_max_rel_err"),
+        ("mine", "mine_max_rel_err"),
+        ("tied", "tied_max_rel_err"),
+    ):
         part = table[(table["panel"] == "b") & (table["estimator"] == est) & np.isfinite(table["rel_err"])]
         if len(part):
             worst = part.loc[part["rel_err"].abs().idxmax()]
@@ -785,6 +839,15 @@ def figure1_summary(table) -> dict[str, Any]:
             if est == "aamine":
                 out["aa_worst_sigma2"] = float(worst["sigma2"])
     return out
+
+
+def truth_excess(frame) -> tuple[int, float]:
+    """Panel b of :func:`figure1_frame`: (number of estimates above Eq. 5 at sigma^2 > 0, the
+    largest relative excess); (0, NaN) when none."""
+    b = frame[(frame["panel"] == "b") & (frame["sigma2"] > 0) & (frame["mi"] > frame["true_mi"])]
+    if b.empty:
+        return 0, math.nan
+    return len(b), float(((b["mi"] - b["true_mi"]) / b["true_mi"]).max())
 
 
 def _fmt(x: float) -> str:
@@ -839,11 +902,23 @@ def figure1_verdict(summary: dict[str, Any]) -> str:
         lines.append(
             "- Growth as σ² → 0: not measurable (fewer than two σ² > 0 where both estimators are certified)."
         )
+    below = summary.get("below_lower", {})
+    if below:
+        lines.append(
+            "- Below the exact (Bhattacharyya) lower bound, i.e. certified but under-estimating: "
+            + "; ".join(f"{ESTIMATOR_LABELS[e]} at σ² = {_grid(v)}" for e, v in below.items())
+            + "."
+        )
     if not math.isnan(summary["aa_max_rel_err"]):
         lines.append(
             f"- Linear-Gaussian check (panel b), largest error vs Eq. 5 over σ² > 0: "
             f"AA-MINE {100 * summary['aa_max_rel_err']:.1f} % (at σ² = {_fmt(summary['aa_worst_sigma2'])}), "
-            f"MINE {100 * summary['mine_max_rel_err']:.1f} %."
+            f"MINE {100 * summary['mine_max_rel_err']:.1f} %"
+            + (
+                f", AA-MINE with the training critic {100 * summary['tied_max_rel_err']:.1f} %."
+                if not math.isnan(summary.get("tied_max_rel_err", math.nan))
+                else "."
+            )
         )
     return "\n".join(lines) if lines else "No records to judge."
 
@@ -867,7 +942,7 @@ def figure1_display_table(table):
         return pd.DataFrame(columns=columns)
 
     def pm(row) -> str:
-        if row["panel"] == "a" and row["estimator"] == "aamine" and row["sigma2"] == 0:
+        if row["panel"] == "a" and row["estimator"] != "mine" and row["sigma2"] == 0:
             return f"→ ∞ (DV value {_fmt(row['mean'])}: the critic's scale floor)"
         mean, std = _fmt(row["mean"]), row["std"]
         return mean if not (isinstance(std, float) and math.isfinite(std)) else f"{mean} ± {_fmt(std)}"
