@@ -308,3 +308,57 @@ def test_fig3_claim_ignores_an_uncertified_mi_measure():
     assert claims.fig3_rows(summary(5.0, True), "f")[0]["verdict"] == claims.HOLDS
     row = claims.fig3_rows(summary(10.0, False), "f")[0]
     assert row["verdict"] == claims.FAILS and "above log N" in row["ours"]
+
+
+# -- Figure 1 configs: the training critic, and the stored paper records still match ------------
+
+
+def test_training_critic_adds_panel_b_configs_only():
+    base = dict(sigma2_grid=[0.0, 0.1], seeds=[0], n_samples=1000, gaussian_samples=1000)
+    plain = figure1.figure1_configs(**base)
+    more = figure1.figure1_configs(**base, training_critic=True)
+    added = [c for c in more if c not in plain]
+    assert len(more) == len(plain) + 2 and all(c in more for c in plain)
+    assert {(c["panel"], c["estimator"]) for c in added} == {("b", "tied")}
+    with pytest.raises(ValueError, match="training_critic"):
+        figure1.figure1_configs(**base, training_critic="yes")
+
+
+def test_paper_profile_configs_are_the_stored_records():
+    from ibcore.claims import profile_params
+    from ibcore.results import read_record
+
+    params = {
+        k: v
+        for k, v in profile_params("paper", "fig1_estimators").items()
+        if k not in ("profile", "results_dir")
+    }
+    configs = figure1.figure1_configs(**params)
+    assert len(configs) == 120
+    missing = [
+        c
+        for c in configs
+        if read_record(figure1.resolve_results_dir("results/paper"), figure1.KIND, c) is None
+    ]
+    assert not missing  # no new paper-size compute: every config is stored
+    refs = figure1.load_references(figure1.resolve_results_dir("results/paper"))
+    assert all(figure1.reference_key(c) in refs for c in configs if c["panel"] == "a")
+
+
+def test_tied_estimator_on_a_linear_gaussian_layer():
+    config = figure1.figure1_configs(
+        sigma2_grid=[0.5],
+        seeds=[0],
+        panels=["b"],
+        estimators=["tied"],
+        steps=200,
+        batch_size=64,
+        gaussian_samples=2000,
+        hidden=[8],
+    )[0]
+    net, x, true_mi = figure1.panel_b_problem(config, torch.device("cpu"))
+    with torch.no_grad():
+        feats = net(x)
+    est = figure1.make_estimator(config, net.prefix(1), torch.device("cpu")).estimate(x, feats)
+    assert isinstance(figure1.make_estimator(config, net.prefix(1), torch.device("cpu")), figure1.TiedAAMINE)
+    assert est.value == pytest.approx(true_mi, rel=0.15)
