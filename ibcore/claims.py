@@ -301,13 +301,19 @@ def infoplane_rows(
         lowered = [c["layer"] for c in measurable if c["lower"]]
         values = ", ".join(
             f"L{c['layer']} {c['I_x_large']:.3g} vs {c['I_x_small']:.3g}"
-            + ("" if c["measurable"] else " (uncertified)")
+            + (
+                " (uncertified)"
+                if not c["measurable"]
+                else " (by exact bounds)"
+                if c["by"] != "estimates"
+                else ""
+            )
             for c in cs
         )
         verdict = every_layer_verdict(len(cs), len(measurable), len(lowered))
-        note = f"lower in {len(lowered)} of {len(measurable)} layers with certified values"
+        note = f"lower in {len(lowered)} of {len(measurable)} layers with certified values or exact bounds"
         if len(measurable) < len(cs):
-            note += f"; {len(cs) - len(measurable)} layer(s) not measurable (a value above log N)"
+            note += f"; {len(cs) - len(measurable)} layer(s) not measurable (an uncertified value)"
         rows.append(
             _row(
                 "plane_beta",
@@ -328,17 +334,24 @@ def infoplane_rows(
         verdict = every_layer_verdict(len(cs), len(measurable), n)
         note = (
             f"a fall > {100 * infoplane.CE_DROP:.0f} % in {n} of {len(measurable)} layers with "
-            "certified values"
+            "certified values or exact bounds"
         )
         if len(measurable) < len(cs):
-            note += f"; {len(cs) - len(measurable)} layer(s) not measurable (values above log N)"
+            note += f"; {len(cs) - len(measurable)} layer(s) not measurable (uncertified values)"
         rows.append(
             _row(
                 "plane_ce",
                 source,
                 f"{cell_name(d, f)}: fall after the peak "
                 + ", ".join(
-                    f"L{c['layer']} {100 * c['drop']:.0f} %" + ("" if c["measurable"] else " (uncertified)")
+                    f"L{c['layer']} {100 * c['drop']:.0f} %"
+                    + (
+                        " (uncertified)"
+                        if not c["measurable"]
+                        else " (by exact bounds)"
+                        if c["by"] != "estimates"
+                        else ""
+                    )
                     for c in cs
                 ),
                 verdict,

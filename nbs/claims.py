@@ -95,7 +95,8 @@ display(Markdown(claims.markdown_table(table)))
 #   measurable.
 # - **Information plane**: IB, the largest $\beta$ of the sweep ends each layer's training with a
 #   lower $I(X;L_i+\varepsilon)$ than the smallest, in every layer; cross-entropy, the estimate falls
-#   by more than 10 % after its peak in every layer. A layer decides only when the values compared
-#   are certified (for cross-entropy: every checkpoint of the layer); a certified layer that
-#   disagrees makes the row fail, and a row whose remaining layers are uncertified is not
-#   measurable.
+#   by more than 10 % after its peak in every layer. A layer decides only when the exact bounds
+#   of its layer outputs (stored by runs made since they were added) settle the comparison, or
+#   else when the estimates compared are certified (for cross-entropy: every checkpoint of the
+#   layer); a deciding layer that disagrees makes the row fail, and a row with undecided layers
+#   is otherwise not measurable.

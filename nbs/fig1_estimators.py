@@ -141,7 +141,8 @@ else:
 # against $\sigma^2 > 0$ on a logarithmic axis; the $y$-axis is linear up to 1 nat and logarithmic
 # above. $\sigma^2 = 0$ has its own column on the left: the true MI is infinite there for a
 # continuous input, and AA-MINE's DV value is set by the floor of its critic's scale, not by the
-# data, so it is drawn as an arrow "→ ∞" rather than as a number. The dotted line is $\log N$.
+# data, so it is drawn as an arrow to "∞" rather than as a number (the table below gives the value
+# and its status). The dotted line is $\log N$.
 
 # %% tags=["hide-input"]
 import math
@@ -180,7 +181,7 @@ def draw_status_markers(ax, part, style):
 
 
 fig = plt.figure(figsize=(12, 4.8))
-grid = fig.add_gridspec(1, 5, width_ratios=[0.9, 7, 1.4, 0.9, 7], wspace=0.05)
+grid = fig.add_gridspec(1, 5, width_ratios=[1.1, 7, 1.4, 1.1, 7], wspace=0.05)
 titles = {"a": "(a) random 3-layer MLP on MNIST", "b": "(b) linear layer on Gaussian input"}
 log_n = {}
 for panel, (c0, c1) in zip(("a", "b"), ((0, 1), (3, 4)), strict=True):
@@ -240,7 +241,7 @@ for panel, (c0, c1) in zip(("a", "b"), ((0, 1), (3, 4)), strict=True):
         x0 = -0.5 + k / max(len(present) - 1, 1)
         if est != "mine":
             zero_ax.annotate(
-                "→ ∞",
+                "∞",
                 xy=(x0, 0.97),
                 xycoords=("data", "axes fraction"),
                 xytext=(x0, 0.72),

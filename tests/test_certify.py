@@ -362,3 +362,39 @@ def test_tied_estimator_on_a_linear_gaussian_layer():
     est = figure1.make_estimator(config, net.prefix(1), torch.device("cpu")).estimate(x, feats)
     assert isinstance(figure1.make_estimator(config, net.prefix(1), torch.device("cpu")), figure1.TiedAAMINE)
     assert est.value == pytest.approx(true_mi, rel=0.15)
+
+
+def test_exact_bounds_decide_where_estimates_cannot():
+    sweep_params = {
+        "cells": [{"dataset": "mnist", "fraction": 0.01, "steps": 10}],
+        "betas": [0.0, 1.0],
+        "seeds": [0],
+        "sigma": 1.0,
+    }
+    small = ib_record(0.0, [60.0, 80.0], [2.0, 2.0], [0.9, 0.9])  # estimates above log 600
+    large = ib_record(1.0, [1.0, 0.5], [2.0, 2.0], [0.9, 0.9])
+    large["curves"]["layers"][1]["I_x"] = [0.3, 0.2]
+    for rec, (lo, hi) in ((small, (6.0, 6.3)), (large, (0.1, 0.6))):
+        for layer in rec["curves"]["layers"]:
+            layer["I_x_lower"], layer["I_x_upper"] = [lo, lo], [hi, hi]
+    rows = claims.infoplane_rows([small, large], "fake", sweep_params, None)
+    row = next(r for r in rows if r["key"] == "plane_beta")
+    assert row["verdict"] == claims.HOLDS and "(by exact bounds)" in row["ours"]
+    # overlapping bounds decide nothing; the uncertified estimates neither
+    for layer in large["curves"]["layers"]:
+        layer["I_x_upper"] = [6.2, 6.2]
+    rows = claims.infoplane_rows([small, large], "fake", sweep_params, None)
+    assert next(r for r in rows if r["key"] == "plane_beta")["verdict"] == claims.NOT_MEASURABLE
+
+
+def test_exact_fall_of_a_curve():
+    import pandas as pd
+
+    def fall(lo, hi):
+        part = pd.DataFrame({"I_x_lower": lo, "I_x_upper": hi})
+        return infoplane._exact_columns(part)["exact_fall"]
+
+    assert fall([5.0, 2.0], [5.5, 3.0]) is True  # 5.0 * 0.9 > 3.0
+    assert fall([3.0, 3.0], [3.2, 3.2]) is False  # no value exceeds the last by 10 %
+    assert fall([3.0, 2.5], [4.0, 3.5]) is None
+    assert fall([3.0, 2.5], [math.nan, 3.5]) is None
