@@ -226,10 +226,23 @@ def sweep_rows(records: Sequence[dict], source: str, params: dict | None = None)
     return rows or [_row("sweep_best", source)]
 
 
-def fig3_rows(summary: dict | None, source: str) -> list[dict[str, Any]]:
+def fig3_bounds(model_bounds: dict | None) -> dict[float, tuple[float, float]]:
+    """beta -> (lower, upper) exact bounds of I(X;L₁+ε) of the Figure 3 runs (mean over seeds),
+    from :func:`ibcore.infoplane.ensure_model_bounds` of kind "fig3"."""
+    by_beta: dict[float, list[tuple[float, float]]] = {}
+    for run in (model_bounds or {}).values():
+        layer = run.get("layers", {}).get("1")
+        if run.get("kind") == "fig3" and layer:
+            by_beta.setdefault(float(run["beta"]), []).append((layer["lower"], layer["upper"]))
+    return {b: (sum(lo for lo, _ in v) / len(v), sum(hi for _, hi in v) / len(v)) for b, v in by_beta.items()}
+
+
+def fig3_rows(summary: dict | None, source: str, model_bounds: dict | None = None) -> list[dict[str, Any]]:
     """Row "fig3" from the summary written by the Figure 3 page. The MI measure I(X;L₁+ε)
-    decides only when both its values are certified (below log N, N = min(n_train, 2048) the
-    samples of the record's DV value); the effective-point counts are not MI values."""
+    decides when the exact bounds of the two runs' layer outputs (``model_bounds``, see
+    :func:`fig3_bounds`) do not overlap, or else when both its estimates are certified (below
+    log N, N = min(n_train, 2048) the samples of the record's DV value); the effective-point
+    counts are not MI values."""
     verdict = (summary or {}).get("verdict") or {}
     if not verdict:
         return [_row("fig3", source)]
@@ -247,7 +260,22 @@ def fig3_rows(summary: dict | None, source: str) -> list[dict[str, Any]]:
     for name, m in verdict["measures"].items():
         text = f"{SHORT.get(name, name)}: {m['large']:.3g} (β = {bl:g}) vs {m['small']:.3g} (β = {bs:g})"
         if name == "I_x":
+            exact = fig3_bounds(model_bounds)
             statuses = {mi_status(m["large"], n), mi_status(m["small"], n)} if n else {"unknown N"}
+            if bl in exact and bs in exact:
+                (lo_l, hi_l), (lo_s, hi_s) = exact[bl], exact[bs]
+                for beta, value, (_lo, hi) in ((bl, m["large"], exact[bl]), (bs, m["small"], exact[bs])):
+                    if value > hi:
+                        statuses.add(f"β = {beta:g} estimate above its upper bound")
+                if hi_l < lo_s or lo_l > hi_s:
+                    text += f"; exact bounds [{lo_l:.3g}, {hi_l:.3g}] vs [{lo_s:.3g}, {hi_s:.3g}]" + (
+                        f" ({', '.join(sorted(statuses - {CERTIFIED}))})" if statuses != {CERTIFIED} else ""
+                    )
+                    parts.append(text)
+                    decided += 1
+                    if not hi_l < lo_s:
+                        failing.append(SHORT.get(name, name))
+                    continue
             if statuses != {CERTIFIED}:
                 text += f" ({', '.join(sorted(statuses - {CERTIFIED}))}, N = {n})"
                 undecided.append(SHORT.get(name, name))
@@ -380,7 +408,11 @@ def claims_for(
     rows = figure1_rows(fig1_records, source, figure1.load_references(results_dir))
     rows += table1_rows(t1, source, profile_params(profile, "table1"))
     rows += sweep_rows(t1, source, profile_params(profile, "beta_sweep"))
-    rows += fig3_rows(representation.read_summary(results_dir), source)
+    from ibcore import infoplane
+
+    rows += fig3_rows(
+        representation.read_summary(results_dir), source, infoplane.load_model_bounds(results_dir)
+    )
     rows += infoplane_rows(
         t1, source, profile_params(profile, "beta_sweep"), profile_params(profile, "info_plane")
     )

@@ -398,3 +398,51 @@ def test_exact_fall_of_a_curve():
     assert fall([3.0, 3.0], [3.2, 3.2]) is False  # no value exceeds the last by 10 %
     assert fall([3.0, 2.5], [4.0, 3.5]) is None
     assert fall([3.0, 2.5], [math.nan, 3.5]) is None
+
+
+def test_fig3_claim_decided_by_exact_bounds():
+    summary = {
+        "dataset": "mnist",
+        "fraction": 1.0,
+        "verdict": {
+            "beta_large": 100.0,
+            "beta_small": 1e-3,
+            "measures": {"I_x": {"large": 0.2, "small": 10.0, "lower": True}},
+        },
+    }
+    bounds = {
+        "a": {"kind": "fig3", "beta": 100.0, "layers": {"1": {"lower": 0.1, "upper": 0.3}}},
+        "b": {"kind": "fig3", "beta": 1e-3, "layers": {"1": {"lower": 6.8, "upper": 7.2}}},
+    }
+    row = claims.fig3_rows(summary, "f", bounds)[0]
+    assert row["verdict"] == claims.HOLDS and "exact bounds [0.1, 0.3] vs [6.8, 7.2]" in row["ours"]
+    assert "β = 0.001 estimate above its upper bound" in row["ours"]
+    assert claims.fig3_rows(summary, "f")[0]["verdict"] == claims.NOT_MEASURABLE  # without bounds
+    bounds["b"]["layers"]["1"] = {"lower": 0.2, "upper": 7.2}  # overlapping: estimates only
+    assert claims.fig3_rows(summary, "f", bounds)[0]["verdict"] == claims.NOT_MEASURABLE
+
+
+def test_stored_fig3_model_bounds():
+    runs = infoplane.load_model_bounds(figure1.resolve_results_dir("results/paper"))
+    exact = claims.fig3_bounds(runs)
+    assert set(exact) == {100.0, 0.001}
+    for lo, hi in exact.values():
+        assert 0 <= lo <= hi <= math.log(2048)
+
+
+def test_model_bounds_recomputed_from_the_stored_weights():
+    from ibcore.data import DataError, find_file
+    from ibcore.results import load_records
+
+    try:
+        find_file("mnist")
+    except DataError:
+        pytest.skip("mnist.npz not found")
+    results = figure1.resolve_results_dir("results/paper")
+    stored = infoplane.load_model_bounds(results)
+    record = next(r for r in load_records(results, "fig3") if r["config"]["beta"] == 100.0)
+    fresh = infoplane.model_bounds(record, results)
+    assert fresh["layers"]["1"]["lower"] == pytest.approx(stored[record["run_id"]]["layers"]["1"]["lower"])
+    assert fresh["layers"]["1"]["upper"] == pytest.approx(stored[record["run_id"]]["layers"]["1"]["upper"])
+    # the record's AA-MINE estimate of this run is certified and inside its exact bounds
+    assert fresh["layers"]["1"]["lower"] <= record["metrics"]["I_x"][0] <= fresh["layers"]["1"]["upper"]
