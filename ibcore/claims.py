@@ -2,7 +2,9 @@
 
 Every row is computed from stored records (and, for Figure 3, from the summary that the
 Figure 3 page wrote beside them): nothing is typed in. A claim without records in a results
-folder is "not measured in this profile".
+folder is "not measured in this profile". Only certified MI values (below log N and every known
+upper bound, :func:`ibcore.bounds.mi_status`) or exact bounds decide; a claim that only
+uncertified values could decide is "not measurable" (issue 10).
 """
 
 from __future__ import annotations
