@@ -2,7 +2,9 @@
 
 Every row is computed from stored records (and, for Figure 3, from the summary that the
 Figure 3 page wrote beside them): nothing is typed in. A claim without records in a results
-folder is "not measured in this profile".
+folder is "not measured in this profile". Only certified MI values (below log N and every known
+upper bound, :func:`ibcore.bounds.mi_status`) or exact bounds decide; a claim that only
+uncertified values could decide is "not measurable" (issue 10).
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from typing import Any
 HOLDS = "holds"
 FAILS = "does not hold"
 NOT_MEASURED = "not measured in this profile"
+#: Records exist, but only uncertified MI values (above log N or above an upper bound) could
+#: decide the claim (issue 10): no verdict.
+NOT_MEASURABLE = "not measurable"
+VERDICTS = (HOLDS, FAILS, NOT_MEASURABLE, NOT_MEASURED)
 
 #: Evidence pages (all generated pages sit side by side in book/generated/).
 PAGES = {
@@ -26,12 +32,13 @@ PAGES = {
     "plane": "[Information plane](info_plane.ipynb)",
 }
 
-#: AA-MINE's estimate at sigma^2 = 0 must be at least this many times MINE's to count as
-#: "grows without bound while MINE saturates" (a finite sample can never show infinity).
+#: AA-MINE's growth rate (slope of the estimate against log 1/sigma^2, over the sigma^2 > 0 where
+#: both estimators are certified) must be at least this many times MINE's to count as "grows
+#: while MINE stays flat" (a finite sample can never show unbounded growth: it is capped by log N).
 FIG1_RATIO = 2.0
 
 CLAIMS = [
-    ("fig1_unbounded", "fig1", "AA-MINE grows without bound as σ² → 0 while MINE saturates (Fig. 1)"),
+    ("fig1_unbounded", "fig1", "AA-MINE grows without bound as σ² → 0 while MINE stays flat (Fig. 1)"),
     ("fig1_monotone", "fig1", "AA-MINE decreases as σ² grows (Fig. 1)"),
     ("ib_gt_iy", "table1", "Full IB beats I(Y;L) only: the penalty helps (Table 1)"),
     ("ib_gt_ce", "table1", "Full IB beats cross-entropy (Table 1: on par or slightly better)"),
@@ -80,39 +87,70 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
-def figure1_rows(records: Sequence[dict], source: str) -> list[dict[str, Any]]:
-    """Rows "fig1_unbounded" and "fig1_monotone" from figure1 records."""
+def figure1_rows(
+    records: Sequence[dict], source: str, references: dict | None = None
+) -> list[dict[str, Any]]:
+    """Rows "fig1_unbounded" and "fig1_monotone" from figure1 records and their exact references
+    (:func:`ibcore.figure1.ensure_references`); certified values only decide (issue 10).
+
+    - unbounded growth: over the sigma^2 > 0 where every seed of both estimators is certified,
+      AA-MINE's slope against log(1/sigma^2) is > 0 and at least :data:`FIG1_RATIO` times MINE's;
+      fewer than two such sigma^2: "not measurable". The value at sigma^2 = 0 judges nothing.
+    - monotone decrease: AA-MINE's mean does not increase along its certified sigma^2 > 0; fewer
+      than two certified sigma^2: "not measurable".
+    """
     from ibcore import figure1
 
     if not records:
         return [_row("fig1_unbounded", source), _row("fig1_monotone", source)]
-    s = figure1.figure1_summary(figure1.figure1_table(records))
+    s = figure1.figure1_summary(figure1.figure1_table(records, references))
+    log_n = f"log N = {_fmt(s['log_n'])}"
     rows = []
-    if math.isnan(s["aa_zero"]) or math.isnan(s["mine_zero"]):
-        rows.append(_row("fig1_unbounded", source, note="no σ² = 0 estimate"))
-    else:
-        ratio = s["ratio_zero"]
-        holds = math.isinf(s["aa_zero"]) or (not math.isnan(ratio) and ratio >= FIG1_RATIO)
+    both = s["certified_sigma2"]
+    if len(both) < 2:
         rows.append(
             _row(
                 "fig1_unbounded",
                 source,
-                f"at σ² = 0: AA-MINE {_fmt(s['aa_zero'])}, MINE {_fmt(s['mine_zero'])} nats "
-                f"(ratio {_fmt(ratio)})",
-                HOLDS if holds else FAILS,
-                f"criterion: ratio ≥ {FIG1_RATIO:g}",
+                f"certified at σ² = {', '.join(_fmt(v) for v in both) or 'none'}",
+                NOT_MEASURABLE,
+                "fewer than two σ² > 0 where both estimators are certified",
             )
         )
-    if s["aa_monotone"] is None:
-        rows.append(_row("fig1_monotone", source))
     else:
+        holds = s["aa_slope"] > 0 and s["aa_slope"] >= FIG1_RATIO * max(s["mine_slope"], 0.0)
+        rows.append(
+            _row(
+                "fig1_unbounded",
+                source,
+                f"over certified σ² ∈ [{_fmt(min(both))}, {_fmt(max(both))}]: AA-MINE rises "
+                f"{_fmt(s['aa_slope'])}, MINE {_fmt(s['mine_slope'])}, the exact value "
+                f"{_fmt(s['ref_slope'])} nats per e-fold of 1/σ²",
+                HOLDS if holds else FAILS,
+                f"criterion: AA-MINE's slope ≥ {FIG1_RATIO:g} × MINE's; growth beyond {log_n} is not "
+                "certifiable, σ² = 0 judges nothing",
+            )
+        )
+    certified = s["aa_certified_sigma2"]
+    if s["aa_monotone"] is None:
         rows.append(
             _row(
                 "fig1_monotone",
                 source,
-                f"AA-MINE {_fmt(s['aa_zero'])} → {_fmt(s['aa_max'])} nats up to σ² = {_fmt(s['sigma2_max'])}",
+                f"AA-MINE certified at σ² = {', '.join(_fmt(v) for v in certified) or 'none'}",
+                NOT_MEASURABLE,
+                "fewer than two certified σ² > 0",
+            )
+        )
+    else:
+        dropped = len(s["aa_above_bound"]) + len(s["aa_above_log_n"])
+        rows.append(
+            _row(
+                "fig1_monotone",
+                source,
+                f"AA-MINE over certified σ² ∈ [{_fmt(min(certified))}, {_fmt(max(certified))}]",
                 HOLDS if s["aa_monotone"] else FAILS,
-                "monotone over the σ² grid",
+                f"monotone over the certified σ²; {dropped} uncertified σ² > 0 left out",
             )
         )
     return rows
@@ -190,28 +228,85 @@ def sweep_rows(records: Sequence[dict], source: str, params: dict | None = None)
     return rows or [_row("sweep_best", source)]
 
 
-def fig3_rows(summary: dict | None, source: str) -> list[dict[str, Any]]:
-    """Row "fig3" from the summary written by the Figure 3 page."""
+def fig3_bounds(model_bounds: dict | None) -> dict[float, tuple[float, float]]:
+    """beta -> (lower, upper) exact bounds of I(X;L₁+ε) of the Figure 3 runs (mean over seeds),
+    from :func:`ibcore.infoplane.ensure_model_bounds` of kind "fig3"."""
+    by_beta: dict[float, list[tuple[float, float]]] = {}
+    for run in (model_bounds or {}).values():
+        layer = run.get("layers", {}).get("1")
+        if run.get("kind") == "fig3" and layer:
+            by_beta.setdefault(float(run["beta"]), []).append((layer["lower"], layer["upper"]))
+    return {b: (sum(lo for lo, _ in v) / len(v), sum(hi for _, hi in v) / len(v)) for b, v in by_beta.items()}
+
+
+def fig3_rows(summary: dict | None, source: str, model_bounds: dict | None = None) -> list[dict[str, Any]]:
+    """Row "fig3" from the summary written by the Figure 3 page. The MI measure I(X;L₁+ε)
+    decides when the exact bounds of the two runs' layer outputs (``model_bounds``, see
+    :func:`fig3_bounds`) do not overlap, or else when both its estimates are certified (below
+    log N, N = min(n_train, 2048) the samples of the record's DV value); the effective-point
+    counts are not MI values."""
     verdict = (summary or {}).get("verdict") or {}
     if not verdict:
         return [_row("fig3", source)]
+    from ibcore.bounds import CERTIFIED, mi_status
+    from ibcore.data import SPECS
     from ibcore.representation import SHORT
+    from ibcore.training import EVAL_SAMPLES
 
+    n = None
+    spec = SPECS.get(summary.get("dataset", ""), {})
+    if spec.get("n_train") and summary.get("fraction"):
+        n = min(int(round(spec["n_train"] * float(summary["fraction"]))), EVAL_SAMPLES)
     bl, bs = verdict["beta_large"], verdict["beta_small"]
-    parts = [
-        f"{SHORT.get(name, name)}: {m['large']:.3g} (β = {bl:g}) vs {m['small']:.3g} (β = {bs:g})"
-        for name, m in verdict["measures"].items()
-    ]
-    failing = [SHORT.get(name, name) for name, m in verdict["measures"].items() if not m["lower"]]
-    return [
-        _row(
-            "fig3",
-            source,
-            "; ".join(parts),
-            HOLDS if verdict["all_lower"] else FAILS,
-            ("not lower: " + ", ".join(failing)) if failing else "lower on every measure",
-        )
-    ]
+    parts, decided, failing, undecided = [], 0, [], []
+    for name, m in verdict["measures"].items():
+        text = f"{SHORT.get(name, name)}: {m['large']:.3g} (β = {bl:g}) vs {m['small']:.3g} (β = {bs:g})"
+        if name == "I_x":
+            exact = fig3_bounds(model_bounds)
+            statuses = {mi_status(m["large"], n), mi_status(m["small"], n)} if n else {"unknown N"}
+            if bl in exact and bs in exact:
+                (lo_l, hi_l), (lo_s, hi_s) = exact[bl], exact[bs]
+                for beta, value, (_lo, hi) in ((bl, m["large"], exact[bl]), (bs, m["small"], exact[bs])):
+                    if value > hi:
+                        statuses.add(f"β = {beta:g} estimate above its upper bound")
+                if hi_l < lo_s or lo_l > hi_s:
+                    text += f"; exact bounds [{lo_l:.3g}, {hi_l:.3g}] vs [{lo_s:.3g}, {hi_s:.3g}]" + (
+                        f" ({', '.join(sorted(statuses - {CERTIFIED}))})" if statuses != {CERTIFIED} else ""
+                    )
+                    parts.append(text)
+                    decided += 1
+                    if not hi_l < lo_s:
+                        failing.append(SHORT.get(name, name))
+                    continue
+            if statuses != {CERTIFIED}:
+                text += f" ({', '.join(sorted(statuses - {CERTIFIED}))}, N = {n})"
+                undecided.append(SHORT.get(name, name))
+                parts.append(text)
+                continue
+        parts.append(text)
+        decided += 1
+        if not m["lower"]:
+            failing.append(SHORT.get(name, name))
+    if failing:
+        result, note = FAILS, "not lower: " + ", ".join(failing)
+    elif undecided:
+        result, note = NOT_MEASURABLE, "lower on the certified measures; uncertified: " + ", ".join(undecided)
+    else:
+        result, note = HOLDS, "lower on every measure"
+    if failing and undecided:
+        note += "; uncertified: " + ", ".join(undecided)
+    return [_row("fig3", source, "; ".join(parts), result, note)]
+
+
+def every_layer_verdict(layers: int, measurable: int, agreeing: int) -> str:
+    """Verdict of a claim about every layer: it fails when a layer with certified values
+    contradicts it, holds when every layer has certified values that agree, and is "not
+    measurable" otherwise (only uncertified values could decide it)."""
+    if agreeing < measurable:
+        return FAILS
+    if measurable == layers and layers > 0:
+        return HOLDS
+    return NOT_MEASURABLE
 
 
 def infoplane_rows(
@@ -232,15 +327,30 @@ def infoplane_rows(
     for c in infoplane.beta_compression(table):
         by_cell.setdefault((c["dataset"], c["fraction"]), []).append(c)
     for (d, f), cs in by_cell.items():
-        lowered = [c["layer"] for c in cs if c["lower"]]
-        values = ", ".join(f"L{c['layer']} {c['I_x_large']:.3g} vs {c['I_x_small']:.3g}" for c in cs)
+        measurable = [c for c in cs if c["measurable"]]
+        lowered = [c["layer"] for c in measurable if c["lower"]]
+        values = ", ".join(
+            f"L{c['layer']} {c['I_x_large']:.3g} vs {c['I_x_small']:.3g}"
+            + (
+                " (uncertified)"
+                if not c["measurable"]
+                else " (by exact bounds)"
+                if c["by"] != "estimates"
+                else ""
+            )
+            for c in cs
+        )
+        verdict = every_layer_verdict(len(cs), len(measurable), len(lowered))
+        note = f"lower in {len(lowered)} of {len(measurable)} layers with certified values or exact bounds"
+        if len(measurable) < len(cs):
+            note += f"; {len(cs) - len(measurable)} layer(s) not measurable (an uncertified value)"
         rows.append(
             _row(
                 "plane_beta",
                 source,
                 f"{cell_name(d, f)}, β = {cs[0]['beta_large']:g} vs {cs[0]['beta_small']:g}: {values} nats",
-                HOLDS if len(lowered) == len(cs) else FAILS,
-                f"lower in {len(lowered)} of {len(cs)} layers",
+                verdict,
+                note,
             )
         )
     if not by_cell:
@@ -249,15 +359,33 @@ def infoplane_rows(
     for c in infoplane.ce_compression(table):
         ce_cells.setdefault((c["dataset"], c["fraction"]), []).append(c)
     for (d, f), cs in ce_cells.items():
-        n = sum(c["compressed"] for c in cs)
+        measurable = [c for c in cs if c["measurable"]]
+        n = sum(c["compressed"] for c in measurable)
+        verdict = every_layer_verdict(len(cs), len(measurable), n)
+        note = (
+            f"a fall > {100 * infoplane.CE_DROP:.0f} % in {n} of {len(measurable)} layers with "
+            "certified values or exact bounds"
+        )
+        if len(measurable) < len(cs):
+            note += f"; {len(cs) - len(measurable)} layer(s) not measurable (uncertified values)"
         rows.append(
             _row(
                 "plane_ce",
                 source,
                 f"{cell_name(d, f)}: fall after the peak "
-                + ", ".join(f"L{c['layer']} {100 * c['drop']:.0f} %" for c in cs),
-                HOLDS if n == len(cs) else FAILS,
-                f"a fall > {100 * infoplane.CE_DROP:.0f} % in {n} of {len(cs)} layers",
+                + ", ".join(
+                    f"L{c['layer']} {100 * c['drop']:.0f} %"
+                    + (
+                        " (uncertified)"
+                        if not c["measurable"]
+                        else " (by exact bounds)"
+                        if c["by"] != "estimates"
+                        else ""
+                    )
+                    for c in cs
+                ),
+                verdict,
+                note,
             )
         )
     if not ce_cells:
@@ -276,10 +404,17 @@ def claims_for(
     results_dir = Path(results_dir)
     source = source or profile
     t1 = load_records(results_dir, table1.KIND)
-    rows = figure1_rows(load_records(results_dir, "figure1"), source)
+    from ibcore import figure1
+
+    fig1_records = load_records(results_dir, "figure1")
+    rows = figure1_rows(fig1_records, source, figure1.load_references(results_dir))
     rows += table1_rows(t1, source, profile_params(profile, "table1"))
     rows += sweep_rows(t1, source, profile_params(profile, "beta_sweep"))
-    rows += fig3_rows(representation.read_summary(results_dir), source)
+    from ibcore import infoplane
+
+    rows += fig3_rows(
+        representation.read_summary(results_dir), source, infoplane.load_model_bounds(results_dir)
+    )
     rows += infoplane_rows(
         t1, source, profile_params(profile, "beta_sweep"), profile_params(profile, "info_plane")
     )
@@ -312,7 +447,7 @@ def markdown_table(frame) -> str:
     for _, r in frame.iterrows():
         first = r["key"] != last
         last = r["key"]
-        verdict = f"**{r['verdict']}**" if r["verdict"] != NOT_MEASURED else r["verdict"]
+        verdict = f"**{r['verdict']}**" if r["verdict"] in (HOLDS, FAILS) else r["verdict"]
         lines.append(
             "| "
             + " | ".join(
@@ -333,4 +468,4 @@ def markdown_table(frame) -> str:
 
 def verdict_counts(frame) -> dict[str, int]:
     """Number of rows with each verdict."""
-    return {v: int((frame["verdict"] == v).sum()) for v in (HOLDS, FAILS, NOT_MEASURED)}
+    return {v: int((frame["verdict"] == v).sum()) for v in VERDICTS}

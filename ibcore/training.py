@@ -11,12 +11,14 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from ibcore.bounds import mixture_mi_bounds
 from ibcore.config import TrainConfig
 from ibcore.critics import (
     LabelCritic,
@@ -158,6 +160,22 @@ def measure_information(
     return i_x, i_y
 
 
+def exact_bounds(features: torch.Tensor, sigma: float) -> tuple[float, float]:
+    """(Bhattacharyya lower, pairwise-KL upper) bound on I(X; L + eps), X uniform over the rows of
+    ``features`` (the layer output on the evaluation samples), eps ~ N(0, sigma^2 I); no RNG."""
+    return mixture_mi_bounds(features.flatten(1), sigma**2)
+
+
+def append_bounds(curve: dict, lower: Any, upper: Any) -> None:
+    """Append the exact bounds of the checkpoint just recorded in ``curve`` (lists ``I_x_lower``,
+    ``I_x_upper`` aligned with ``curve["step"]``; None-padded for a run resumed from a checkpoint
+    written before the bounds were stored)."""
+    for key, value in (("I_x_lower", lower), ("I_x_upper", upper)):
+        values = curve.setdefault(key, [])
+        values.extend([None] * (len(curve["step"]) - 1 - len(values)))
+        values.append(value)
+
+
 class Checkpointer:
     """Saves and restores a run's state at ``path`` (no-op when ``path`` is None).
 
@@ -270,6 +288,10 @@ def train_cross_entropy(
                 i_x, i_y = measure_information(model, data, config, device, gen)
                 curves["I_x"].append(i_x)
                 curves["I_y"].append(i_y)
+                eval_n = min(n, EVAL_SAMPLES)
+                reps = model.representations(data.x_train[:eval_n])
+                pairs = [exact_bounds(rep, config.sigma) for rep in reps]
+                append_bounds(curves, [p[0] for p in pairs], [p[1] for p in pairs])
             model.train()
             bar.set_postfix(acc=f"{curves['test_accuracy'][-1]:.4f}")
             ckpt.save(

@@ -20,8 +20,10 @@
 # page that shows the evidence. Each row names the profile whose records produced it: the profile
 # of this build and, where stored, the `paper` profile's records under `paper_results_dir`
 # (labelled "paper (stored)"). A claim without records in a profile is "not measured in this
-# profile". Small profiles run far fewer steps and seeds than the paper: their verdicts describe
-# those runs, not the paper's setting.
+# profile". Only certified MI values (below $\log N$ and below every known upper bound; see
+# [Figure 1](fig1_estimators.ipynb)) or exact bounds decide a verdict: a claim that only
+# uncertified values could decide is "not measurable". Small profiles run far fewer steps and
+# seeds than the paper: their verdicts describe those runs, not the paper's setting.
 
 # %% tags=["parameters"]
 # Parameters (papermill overrides them; the defaults are the "tiny" smoke size).
@@ -29,15 +31,18 @@ profile = "tiny"
 results_dir = "results/tiny"
 paper_results_dir = None
 paper_profile = "paper"
+data_dir = None
 
 # %% tags=["hide-input"]
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from ibcore import claims
+from ibcore import claims, infoplane
 from ibcore.results import project_path
 
 out_dir = project_path(results_dir)
+# exact bounds of I(X;L+eps) of runs whose weights are stored (Figure 3): computed once, stored
+infoplane.ensure_model_bounds(out_dir, "fig3", data_dir)
 rows = claims.claims_for(out_dir, profile)
 sources = [profile]
 paper_dir = project_path(paper_results_dir) if paper_results_dir else None
@@ -55,6 +60,7 @@ display(
     Markdown(
         "; ".join(
             f"Profile **`{s}`**: {c[claims.HOLDS]} row(s) hold, {c[claims.FAILS]} do not, "
+            f"{c[claims.NOT_MEASURABLE]} not measurable from certified values, "
             f"{c[claims.NOT_MEASURED]} not measured"
             for s, c in counts.items()
         )
@@ -65,6 +71,7 @@ for s, c in counts.items():
     key = s.split()[0]
     glue(f"claims_{key}_holds", c[claims.HOLDS], display=False)
     glue(f"claims_{key}_fails", c[claims.FAILS], display=False)
+    glue(f"claims_{key}_not_measurable", c[claims.NOT_MEASURABLE], display=False)
 
 # %% mystnb={"markdown_format": "myst"} tags=["remove-input"]
 display(Markdown(claims.markdown_table(table)))
@@ -72,9 +79,13 @@ display(Markdown(claims.markdown_table(table)))
 # %% [markdown]
 # ## How each verdict is computed
 #
-# - **Figure 1, unbounded growth**: AA-MINE's estimate at $\sigma^2 = 0$ is infinite or at least
-#   twice MINE's (a finite sample cannot show infinity). **Monotone decrease**: AA-MINE's mean does
-#   not increase anywhere along the $\sigma^2$ grid.
+# - **Figure 1, unbounded growth**: no finite sample can show infinity, and a value above
+#   $\log N$ cannot be certified, so the value at $\sigma^2 = 0$ judges nothing. Over the
+#   $\sigma^2 > 0$ where every seed of both estimators is certified, AA-MINE's least-squares
+#   slope against $\log(1/\sigma^2)$ must be positive and at least twice MINE's; fewer than two
+#   such $\sigma^2$: not measurable. The slope of the exact value (Monte Carlo, $X$ uniform over
+#   the held-out samples) is shown beside them. **Monotone decrease**: AA-MINE's mean does not
+#   increase along its certified $\sigma^2 > 0$.
 # - **Table 1**: the mean test accuracy over seeds of the full IB row exceeds that of the other
 #   row, per data set; the note says whether the difference exceeds the combined seed spread.
 #   Only the profile's Table 1 configurations are used (not the β-sweep runs stored beside them).
@@ -82,7 +93,14 @@ display(Markdown(claims.markdown_table(table)))
 # - **Figure 3**: the largest $\beta$ gives a lower value than the smallest on every measure of
 #   the Figure 3 page (AA-MINE's $I(X;L_1+\varepsilon)$, the effective number of points at the noise
 #   scale and at a resolution relative to the layer's spread). Read from the summary that page
-#   stores beside the records.
+#   stores beside the records. $I(X;L_1+\varepsilon)$ is decided by the exact bounds of the two
+#   runs' first-layer outputs (their weights are stored; `model_bounds.json` beside the records)
+#   when they do not overlap, else only when both estimates are below $\log N$; a measure that is
+#   not lower makes the row fail, uncertified ones make it not measurable.
 # - **Information plane**: IB, the largest $\beta$ of the sweep ends each layer's training with a
 #   lower $I(X;L_i+\varepsilon)$ than the smallest, in every layer; cross-entropy, the estimate falls
-#   by more than 10 % after its peak in every layer.
+#   by more than 10 % after its peak in every layer. A layer decides only when the exact bounds
+#   of its layer outputs (stored by runs made since they were added) settle the comparison, or
+#   else when the estimates compared are certified (for cross-entropy: every checkpoint of the
+#   layer); a deciding layer that disagrees makes the row fail, and a row with undecided layers
+#   is otherwise not measurable.

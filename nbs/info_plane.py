@@ -57,7 +57,9 @@ from matplotlib.colors import LogNorm
 from myst_nb import glue
 
 from ibcore import infoplane, sweep, table1
+from ibcore.bounds import ABOVE_LOG_N, ABOVE_UPPER, CERTIFIED
 from ibcore.claims import profile_params
+from ibcore.data import DataError
 from ibcore.plotting import save_figure, set_style
 from ibcore.results import load_records, project_path
 
@@ -88,7 +90,13 @@ if measure_steps and cells:
         ce_records = sweep.select_records(stored, ce_configs)
 missing = sweep.missing_configs(ib_records, sweep_configs) + sweep.missing_configs(ce_records, ce_configs)
 records = ib_records + ce_records
-frame = infoplane.trajectories(records)
+h_y = {}
+for dataset in sorted({r["config"]["dataset"] for r in records}):
+    try:
+        h_y[dataset] = infoplane.label_entropy(dataset, data_dir)
+    except DataError:  # no labels at hand: I(Y;L) is checked against [0, log 10] only, no Fano bound
+        pass
+frame = infoplane.trajectories(records, h_y)
 mean = infoplane.mean_trajectories(frame)
 compression = infoplane.compression_table(mean)
 sizes = infoplane.eval_sizes(records)  # N per (dataset, fraction)
@@ -138,28 +146,55 @@ display(
 # $e^{T}$ over *shuffled* pairs, which is not bounded below: when the noisy points $z$ are far
 # from every other sample's $h$, that mean is tiny and the DV value exceeds $\log N$. Such values
 # say that the $N$ samples are resolved from each other under the noise, not how large the
-# mutual information is. The numbers below show how often this happens in these records.
+# mutual information is.
+#
+# **Status of every point.** Over the $N$ samples the input distribution is the empirical one,
+# so $I(X;L_i+\varepsilon) \le \log N$ and, given the layer output on those samples, it is
+# pinned between the Bhattacharyya lower and the pairwise-KL upper bound (see
+# [Figure 1](fig1_estimators.ipynb)). Each value of $I(X;L_i+\varepsilon)$ is *certified* (below
+# $\log N$ and below the pairwise-KL bound where known), *above log N* (not certifiable from $N$
+# samples) or *above upper bound* (not an MI value). Each value of $I(Y;L_i)$ is checked against
+# $[0, H(Y)]$ and against Fano's lower bound
+# $I(Y;L_i) \ge H(Y) - h_b(P_e) - P_e \log(K-1)$, with $P_e$ the test error of the checkpoint's
+# linear probe on $L_i$ (IB) or of the whole net (cross-entropy: its prediction is a function of
+# every $L_i$, so its error bounds every layer), $K = 10$ and $H(Y)$ of the test labels. The
+# probe's error is measured on the 10 000 held-out test images; the DV values of $I(Y;L_i)$ are
+# on the $N$ training samples above (the stored records hold no held-out DV value).
 
 # %% tags=["hide-input"]
-if sizes:
-    values = frame["I_x"].to_numpy()
-    log_n = np.log([sizes[(d, f)] for d, f in zip(frame["dataset"], frame["fraction"], strict=True)])
-    above = values > log_n
+if len(frame):
+    counts = infoplane.status_counts(frame)
+    have_bounds = int(frame["I_x_upper"].notna().sum())
     per_cell = "; ".join(
         f"{sweep.cell_name(d, f)}: $N$ = {n}, $\\log N$ = {math.log(n):.2f} nats"
         for (d, f), n in sorted(sizes.items())
     )
+    total = len(frame)
+    bounds_text = (
+        f"{have_bounds} of the {total} points carry the exact bounds of their layer output."
+        if have_bounds
+        else "The stored records hold the estimates only, not the layer outputs or the weights, so the "
+        "exact bounds cannot be recomputed for them: these points carry their status against "
+        "$\\log N$ only (records written from now on store the bounds at each checkpoint)."
+    )
+    y_lo, y_hi = frame["I_y"].min(), frame["I_y"].max()
+    fano_known = frame["fano"].notna()
     display(
         Markdown(
-            f"Here $N$, the number of samples each value was computed on, is: {per_cell}. Of the "
-            f"{len(values)} recorded values of $I(X;L_i+\\varepsilon)$, {int(above.sum())} "
-            f"({100 * above.mean():.0f} %) lie above the $\\log N$ of their cell (largest {values.max():.1f} "
-            "nats): read them as “all $N$ samples distinguishable”, not as MI values. $I(Y;L_i)$ is bounded "
-            "by $H(Y) \\le \\log 10$ = "
-            f"{math.log(10):.2f} nats; its largest recorded value is {frame['I_y'].max():.2f}."
+            f"Here $N$, the number of samples each value was computed on, is: {per_cell}. Of the {total} "
+            f"values of $I(X;L_i+\\varepsilon)$, **{counts[CERTIFIED]} are certified**, "
+            f"{counts[ABOVE_LOG_N]} ({100 * counts[ABOVE_LOG_N] / total:.0f} %) lie above $\\log N$ "
+            f"(largest {frame['I_x'].max():.1f} nats) and {counts[ABOVE_UPPER]} above an exact upper "
+            f"bound. {bounds_text}\n\n"
+            f"$I(Y;L_i)$ (H(Y) = "
+            + ", ".join(f"{d}: {v:.3f}" for d, v in h_y.items())
+            + f" nats): {counts['I_y in range']} values in range, {counts['I_y below 0']} below 0 "
+            f"(lowest {y_lo:.3g}), {counts['I_y above H(Y)']} above $H(Y)$ (highest {y_hi:.3g}) and "
+            f"{counts['I_y below Fano bound']} below the Fano bound of their accuracy; "
+            f"{int(fano_known.sum())} of the {total} points have an accuracy to bound them."
         )
     )
-    glue("plane_frac_above", f"{100 * above.mean():.0f} %", display=False)
+    glue("plane_frac_above", f"{100 * counts[ABOVE_LOG_N] / total:.0f} %", display=False)
 else:
     display(Markdown("No records: nothing to measure."))
 
@@ -169,7 +204,12 @@ else:
 #
 # One panel per layer and data set. Colour: $\beta$ (grey: $\beta = 0$); black: cross-entropy.
 # Each curve runs through the checkpoints in training order, from a small marker to the arrow head
-# at the last checkpoint. The mean over seeds is drawn where there are several.
+# at the last checkpoint. The mean over seeds is drawn where there are several. Filled markers:
+# $I(X;L_i+\varepsilon)$ certified; hollow: above $\log N$ (dotted vertical line) or above an
+# upper bound. Values of $I(Y;L_i)$ outside $[0, H(Y)]$ are drawn at the edge of the panel as red
+# triangles pointing the way they left it. The thin dashed curve of the same colour is Fano's lower
+# bound on $I(Y;L_i)$ from the checkpoint's accuracy; where the exact bounds of
+# $I(X;L_i+\varepsilon)$ are stored they are drawn as horizontal bars.
 
 
 # %% tags=["hide-input"]
@@ -183,6 +223,8 @@ def plane_figure(mean):
     norm = LogNorm(min(positive), max(positive)) if len(positive) > 1 else None
     cmap = plt.get_cmap("viridis")
     for row, ((d, f), cell) in zip(axes, groups, strict=True):
+        y_top = h_y.get(d, math.log(10))
+        y_lim = (-0.08 * y_top, 1.12 * y_top)
         for layer, ax in enumerate(row, 1):
             part = cell[cell.layer == layer]
             for (method, beta), curve in part.groupby(["method", "beta"], sort=True):
@@ -194,10 +236,20 @@ def plane_figure(mean):
                 else:
                     color = cmap(norm(beta)) if norm else "C0"
                     label = f"β = {beta:g}"
-                x, y = curve["I_x"].to_numpy(), curve["I_y"].to_numpy()
+                x = curve["I_x"].to_numpy()
+                y = np.clip(curve["I_y"].to_numpy(), *y_lim)
+                ok = curve["x_certified"].to_numpy()
                 ax.plot(x, y, color=color, linewidth=1.3, label=label)
-                marker_sizes = np.linspace(8, 30, max(len(x) - 1, 1))[: len(x) - 1]
-                ax.scatter(x[:-1], y[:-1], color=color, s=marker_sizes, zorder=3)
+                sizes_k = np.linspace(8, 30, max(len(x) - 1, 1))[: len(x) - 1]
+                for mask, face in ((ok[:-1], color), (~ok[:-1], "white")):
+                    ax.scatter(
+                        x[:-1][mask],
+                        y[:-1][mask],
+                        s=sizes_k[mask],
+                        facecolors=face,
+                        edgecolors=[color],
+                        zorder=3,
+                    )
                 if len(x) > 1:
                     ax.annotate(
                         "",
@@ -205,13 +257,37 @@ def plane_figure(mean):
                         xytext=(x[-2], y[-2]),
                         arrowprops=dict(arrowstyle="-|>", color=color, lw=1.3),
                     )
-                else:
-                    ax.scatter(x, y, color=color, s=30, marker=">")
+                ax.scatter(
+                    x[-1:],
+                    y[-1:],
+                    s=30,
+                    marker=">",
+                    facecolors=color if ok[-1] else "white",
+                    edgecolors=[color],
+                )
+                fano = curve["fano"].to_numpy()
+                if np.isfinite(fano).any():
+                    ax.plot(x, fano, color=color, linewidth=0.8, linestyle="--", alpha=0.8)
+                if curve["I_x_upper"].notna().any():
+                    ax.hlines(y, curve["I_x_lower"], curve["I_x_upper"], color=color, linewidth=0.8)
+                raw = curve["I_y"].to_numpy()
+                for sel, mk in ((raw < 0, "v"), (raw > y_top, "^")):
+                    if sel.any():
+                        ax.scatter(
+                            x[sel],
+                            np.where(raw[sel] < 0, y_lim[0], y_lim[1]),
+                            marker=mk,
+                            color="red",
+                            s=28,
+                            zorder=5,
+                        )
             if (d, f) in sizes:
                 ax.axvline(math.log(sizes[(d, f)]), color="0.7", linestyle=":", linewidth=1)
+            ax.axhline(y_top, color="0.85", linewidth=0.8)
             ax.set_xscale("symlog", linthresh=1.0)
             if len(part) and part["I_x"].min() >= 0:
                 ax.set_xlim(left=0)
+            ax.set_ylim(*y_lim)
             ax.set_title(f"{sweep.cell_name(d, f)}, layer {layer}")
             ax.set_xlabel("I(X; Lᵢ+ε) [nats]")
             ax.set_ylabel("I(Y; Lᵢ) [nats]")
@@ -219,6 +295,12 @@ def plane_figure(mean):
     for ax in axes.flat:
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(lab, h)
+    from matplotlib.lines import Line2D
+
+    handles["filled: I(X;L+ε) certified"] = Line2D([], [], marker="o", color="0.3", linestyle="none")
+    handles["hollow: above log N"] = Line2D([], [], marker="o", color="0.3", mfc="white", linestyle="none")
+    handles["red ▲▼: I(Y;L) outside [0, H(Y)]"] = Line2D([], [], marker="^", color="red", linestyle="none")
+    handles["dashed: Fano lower bound on I(Y;L)"] = Line2D([], [], color="0.3", linestyle="--", linewidth=0.8)
     fig.legend(
         handles.values(),
         handles.keys(),
@@ -226,7 +308,7 @@ def plane_figure(mean):
         ncol=min(len(handles), 6),
         bbox_to_anchor=(0.5, 0.0),
     )
-    fig.tight_layout(rect=(0, 0.1 / len(groups), 1, 1))
+    fig.tight_layout(rect=(0, 0.14 / len(groups), 1, 1))
     return fig
 
 
@@ -245,35 +327,99 @@ plt.close(fig)
 #
 # Information-plane trajectories of each layer during layer-by-layer IB training (colour:
 # $\beta$) and during cross-entropy training (black). The dotted vertical line marks $\log N$;
-# the $x$-axis is logarithmic above 1 nat.
+# hollow markers are values of $I(X;L_i+\varepsilon)$ that are not certified; red triangles mark
+# values of $I(Y;L_i)$ outside $[0, H(Y)]$ (the thin grey line is $H(Y)$); dashed curves are the
+# Fano lower bounds on $I(Y;L_i)$. The $x$-axis is logarithmic above 1 nat.
 # ```
 
 # %% [markdown]
 # ## Compression
 #
 # Per curve: $I(X;L_i+\varepsilon)$ at the first checkpoint, at its peak and at the last one, and
-# the relative fall from the peak to the end. Two readings are computed:
+# the relative fall from the peak to the end. Two readings are computed, from certified values
+# only:
 #
 # - IB training: does the largest $\beta$ end with a lower $I(X;L_i+\varepsilon)$ than the smallest,
-#   in each layer?
+#   in each layer? Decided by the exact bounds where they are stored and do not overlap, else only
+#   where both final estimates are certified.
 # - cross-entropy: does $I(X;L_i+\varepsilon)$ fall by more than 10 % after its peak (a compression
-#   phase)? With one seed and estimators retrained at each checkpoint this is sensitive to
-#   estimator noise.
+#   phase)? Decided by the exact bounds where they settle it, else only where every checkpoint of
+#   the layer is certified; with one seed and estimators retrained at each checkpoint the estimates
+#   are sensitive to estimator noise.
 
 # %% tags=["hide-input"]
 lines = []
 for c in infoplane.beta_compression(compression):
+    verdict = ("lower" if c["lower"] else "not lower") if c["measurable"] else "not measurable"
     lines.append(
         f"- IB, {sweep.cell_name(c['dataset'], c['fraction'])}, layer {c['layer']}: "
         f"β = {c['beta_large']:g} ends at {c['I_x_large']:.3g} nats, "
-        f"β = {c['beta_small']:g} at {c['I_x_small']:.3g}: "
-        f"**{'lower' if c['lower'] else 'not lower'}**."
+        f"β = {c['beta_small']:g} at {c['I_x_small']:.3g}: **{verdict}**"
+        + (f" ({c['by']})." if c["measurable"] else " (a final value is not certified).")
     )
 for c in infoplane.ce_compression(compression):
+    verdict = (
+        ("compression phase" if c["compressed"] else "no compression phase")
+        if c["measurable"]
+        else "not measurable"
+    )
     lines.append(
         f"- Cross-entropy, {sweep.cell_name(c['dataset'], c['fraction'])}, layer {c['layer']}: peak "
-        f"{c['I_x_peak']:.3g}, last {c['I_x_last']:.3g} nats (fall {100 * c['drop']:.0f} %): "
-        f"**{'compression phase' if c['compressed'] else 'no compression phase'}**."
+        f"{c['I_x_peak']:.3g}, last {c['I_x_last']:.3g} nats (fall {100 * c['drop']:.0f} %): **{verdict}**"
+        + (f" ({c['by']})." if c["measurable"] else " (a checkpoint is not certified).")
     )
 display(Markdown("\n".join(lines) if lines else "No trajectories to judge."))
-display(compression.round(3).style.hide(axis="index"))
+
+# %% [markdown]
+# ## Final points and their status
+#
+# The last checkpoint of every curve (mean over seeds): $I(X;L_i+\varepsilon)$ with its status
+# (certified only when every seed's value is) and, where stored, its exact bounds; $I(Y;L_i)$ with
+# its flag and Fano's lower bound from the checkpoint's accuracy.
+
+
+# %% tags=["hide-input"]
+def final_points(mean):
+    import pandas as pd
+
+    if mean.empty:
+        return pd.DataFrame()
+    last = (
+        mean.sort_values("k").groupby(["method", "dataset", "fraction", "beta", "layer"], sort=True).tail(1)
+    )
+    last = last.sort_values(["dataset", "fraction", "method", "beta", "layer"])
+
+    def x_status(r):
+        if r["x_certified"]:
+            return CERTIFIED
+        return ABOVE_UPPER if r["I_x"] > r["I_x_upper"] else ABOVE_LOG_N
+
+    def y_flag(r):
+        top = h_y.get(r["dataset"], math.log(10))
+        return infoplane.label_status(r["I_y"], top, r["fano"])
+
+    def bounds(r):
+        return "not stored" if math.isnan(r["I_x_upper"]) else f"[{r['I_x_lower']:.3g}, {r['I_x_upper']:.3g}]"
+
+    return pd.DataFrame(
+        {
+            "cell": [sweep.cell_name(d, f) for d, f in zip(last["dataset"], last["fraction"], strict=True)],
+            "training": [
+                "cross-entropy" if m == "ce" else f"IB β = {b:g}"
+                for m, b in zip(last["method"], last["beta"], strict=True)
+            ],
+            "layer": last["layer"].astype(int),
+            "log N": [f"{math.log(n):.2f}" for n in last["n"]],
+            "I(X;L+ε) [nats]": [f"{v:.3g}" for v in last["I_x"]],
+            "status": last.apply(x_status, axis=1),
+            "exact bounds": last.apply(bounds, axis=1),
+            "I(Y;L) [nats]": [f"{v:.3g}" for v in last["I_y"]],
+            "I(Y;L) flag": last.apply(y_flag, axis=1),
+            "Fano bound": ["n/a" if math.isnan(v) else f"≥ {v:.3g}" for v in last["fano"]],
+            "accuracy": ["n/a" if math.isnan(v) else f"{100 * v:.1f} %" for v in last["accuracy"]],
+            "seeds": last["seeds"].astype(int),
+        }
+    )
+
+
+final_points(mean).style.hide(axis="index")

@@ -105,18 +105,9 @@ def test_panel_b_table_and_summary(tmp_path):
     records = figure1.run_figure1(tmp_path, device="cpu", **params)
     assert len(records) == 2 * 3 * 2
     table = figure1.figure1_table(records)
-    assert list(table.columns) == [
-        "panel",
-        "estimator",
-        "sigma2",
-        "mean",
-        "std",
-        "n",
-        "true_mi",
-        "upper_bound",
-        "rel_err",
-        "seconds",
-    ]
+    assert list(table.columns) == figure1.TABLE_COLUMNS
+    assert set(table["status"]) <= {"certified", "above log N", "above upper bound"}
+    assert (table["holdout"] == 13).all()  # round(0.2 * 64) held-out samples
     assert len(table) == 2 * 3
     assert (table["n"] == 2).all()
     assert table["std"].notna().all()
@@ -143,11 +134,13 @@ def test_panel_b_table_and_summary(tmp_path):
 def test_summary_of_a_made_up_panel_a():
     import pandas as pd
 
-    rows = [
+    rows = [  # (panel, estimator, sigma2, estimate, Gaussian bound); held-out N = 1000: log N = 6.9
         ("a", "aamine", 0.0, 1e5, 20.0),
+        ("a", "aamine", 0.01, 8.0, 30.0),  # above log N: judges nothing
         ("a", "aamine", 0.1, 3.0, 4.0),
-        ("a", "aamine", 1.0, 0.5, 0.4),
+        ("a", "aamine", 1.0, 0.5, 0.4),  # above the Gaussian bound
         ("a", "mine", 0.0, 2.0, math.inf),
+        ("a", "mine", 0.01, 1.5, 30.0),
         ("a", "mine", 0.1, 1.0, 4.0),
         ("a", "mine", 1.0, 0.1, 0.4),
     ]
@@ -155,19 +148,21 @@ def test_summary_of_a_made_up_panel_a():
         {
             "kind": "figure1",
             "config": {"panel": p, "estimator": e, "sigma2": s2, "seed": 0},
-            "metrics": {"mi": mi, "gaussian_upper_bound": None if s2 == 0 else ub},
+            "metrics": {"mi": mi, "holdout_size": 1000, "gaussian_upper_bound": None if s2 == 0 else ub},
             "timings": {"total_s": 1.0},
         }
         for p, e, s2, mi, ub in rows
     ]
     table = figure1.figure1_table(records)
-    assert isinstance(table, pd.DataFrame) and len(table) == 6
+    assert isinstance(table, pd.DataFrame) and len(table) == 8
     s = figure1.figure1_summary(table)
-    assert s["aa_zero"] == 1e5 and s["mine_zero"] == 2.0 and s["ratio_zero"] == 5e4
-    assert s["aa_monotone"] is True and s["sigma2_max"] == 1.0
-    assert s["aa_above_bound"] == [1.0]
+    assert s["aa_zero"] == 1e5 and s["mine_zero"] == 2.0
+    assert s["aa_above_bound"] == [1.0] and s["aa_above_log_n"] == [0.01]
+    assert s["aa_certified_sigma2"] == [0.1] and s["aa_monotone"] is None  # one certified sigma^2
+    assert s["certified_sigma2"] == [0.1] and math.isnan(s["aa_slope"])
+    assert s["zero_status"] == {"aamine": "above log N", "mine": "certified"}
     text = figure1.figure1_verdict(s)
-    assert "5.00e+04 times" in text and "**yes**" in text and "**no**, it exceeds it at σ² = 1" in text
+    assert "→ ∞" in text and "above an upper bound at σ² = 1" in text and "not measurable" in text
     assert figure1.figure1_table([]).empty
 
 
