@@ -203,19 +203,20 @@ table = pd.DataFrame(
 display(table.style.hide())
 verdicts = {r["penalty"]: r.get("verdict", "inconclusive") for r in answer}
 glue("compression_verdicts", "; ".join(f"{k}: {v}" for k, v in verdicts.items()), display=False)
-helps = [k for k, v in verdicts.items() if v == "holds" and k != "cross-entropy"]
-hurts = [k for k, v in verdicts.items() if v == "does not hold" and k != "cross-entropy"]
-summary = (
-    f"**Answer on MNIST {100 * fraction:g} % ({len(seeds)} paired seeds).** "
-    + (f"Compression helps beyond the seed spread with: {', '.join(helps)}. " if helps else "")
-    + (f"It hurts with: {', '.join(hurts)}. " if hurts else "")
-    + (
-        "For the other penalties the interval contains 0 (inconclusive). "
-        if len(helps) + len(hurts) < len(verdicts) - 1
-        else ""
-    )
-    + "The row *cross-entropy* compares end-to-end training with β = 0 layer-wise training."
-)
+arms_only = {k: v for k, v in verdicts.items() if k != "cross-entropy"}
+groups = {v: [k for k, w in arms_only.items() if w == v] for v in ("holds", "does not hold", "inconclusive")}
+summary = f"**Answer on MNIST {100 * fraction:g} % ({len(seeds)} paired seeds), each penalty at its validation-chosen setting against β = 0.** "
+if not arms_only:
+    summary += "No penalty has all its selection runs stored yet. "
+if groups["holds"]:
+    summary += f"Compression helps, beyond the seed spread, with: {', '.join(groups['holds'])}. "
+if groups["does not hold"]:
+    summary += f"It lowers test accuracy with: {', '.join(groups['does not hold'])}. "
+if groups["inconclusive"]:
+    summary += f"Inconclusive (the 95 % interval contains 0) with: {', '.join(groups['inconclusive'])}. "
+if "cross-entropy" in verdicts:
+    summary += f"End-to-end cross-entropy against β = 0 layer-wise training: {verdicts['cross-entropy']}."
+glue("compression_answer", summary, display=False)
 display(Markdown(summary))
 
 # %% [markdown]
