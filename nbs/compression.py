@@ -216,7 +216,7 @@ if groups["inconclusive"]:
     summary += f"Inconclusive (the 95 % interval contains 0) with: {', '.join(groups['inconclusive'])}. "
 if "cross-entropy" in verdicts:
     summary += f"End-to-end cross-entropy against β = 0 layer-wise training: {verdicts['cross-entropy']}."
-glue("compression_answer", summary, display=False)
+glue("compression_answer", Markdown(summary), display=False)
 display(Markdown(summary))
 
 # %% [markdown]
