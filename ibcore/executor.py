@@ -340,18 +340,15 @@ def _dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
             )
         with Client(cluster) as client:
             yield client
-    except BaseException:
-        # A worker in the middle of a run does not stop by itself: tell the nannies not to
-        # restart their workers, then kill them.
+    finally:
+        # The runs are over (or interrupted: a worker in the middle of a run does not stop by
+        # itself). Tell the nannies not to restart their workers, kill those, close the rest.
         if cluster is not None:
             for nanny in list(cluster.workers.values()):
                 with contextlib.suppress(Exception):
-                    nanny.close_gracefully(reason="ibcore-interrupted")
-            _kill(worker_pids(cluster))
-        raise
-    finally:
-        if cluster is not None:
+                    nanny.close_gracefully(reason="ibcore-done")
             pids = worker_pids(cluster)
+            _kill(pids)
             with contextlib.suppress(Exception):
                 cluster.close(timeout=5)
             _kill(pids + worker_pids(cluster))
