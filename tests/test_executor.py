@@ -175,6 +175,31 @@ def test_a_run_whose_worker_died_is_retried_and_stored(tmp_path):
     assert all(prefetch.is_stored(j) for j in jobs)
 
 
+def _note_pid(job: prefetch.Job, device: str, data_dir: str | None) -> float | None:
+    (Path(job.results_dir) / "pid").write_text(str(os.getpid()))
+    return prefetch.run_job(job, device, data_dir)
+
+
+def test_runs_go_to_an_existing_cluster_named_by_the_environment(tmp_path, monkeypatch):
+    """``$IBCORE_SCHEDULER`` (like ``--scheduler``) sends the runs to that cluster's workers."""
+    import logging
+
+    from distributed import LocalCluster
+
+    jobs = prefetch.stem_jobs("table1", _params(tmp_path, [0]))
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, dashboard_address=None, silence_logs=logging.ERROR
+    ) as cluster:
+        monkeypatch.setenv(executor.SCHEDULER_ENV, cluster.scheduler_address)
+        worker = cluster.workers[0].pid
+        lines: list[str] = []
+        summary = prefetch.run_jobs(jobs, workers=1, log=lines.append, runner=_note_pid)
+        assert summary["runs"] == 1 and sum("done in" in line for line in lines) == 1
+        assert (tmp_path / "pid").read_text() == str(worker), "run by the cluster's worker"
+        assert prefetch.is_stored(jobs[0])
+        assert cluster.workers[0].pid == worker, "the cluster's workers are left running"
+
+
 # -- interruptions -------------------------------------------------------------------------
 
 
