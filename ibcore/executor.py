@@ -49,6 +49,9 @@ class RunningElsewhere(Exception):
         self.lock = Path(lock)
         self.owner = owner
 
+    def __reduce__(self) -> tuple:  # raised on a Dask worker, unpickled here
+        return (type(self), (self.lock, self.owner))
+
 
 # -- lock files ----------------------------------------------------------------------------
 

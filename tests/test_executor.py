@@ -8,6 +8,7 @@ the same run twice (a lock file per run).
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import socket
 import subprocess
@@ -111,9 +112,11 @@ def test_run_lock_is_exclusive_takes_over_stale_locks_and_is_released(tmp_path):
     lock = tmp_path / "r.json.lock"
     with executor.run_lock(lock):
         assert lock.read_text().split()[1] == str(os.getpid())
-        with pytest.raises(executor.RunningElsewhere, match="running elsewhere"):
+        with pytest.raises(executor.RunningElsewhere, match="running elsewhere") as info:
             with executor.run_lock(lock):
                 pass
+    back = pickle.loads(pickle.dumps(info.value))  # as a Dask worker sends it back
+    assert (back.lock, back.owner, str(back)) == (lock, info.value.owner, str(info.value))
     assert not lock.exists()
     dead = subprocess.Popen(["true"])
     dead.wait()
@@ -123,16 +126,23 @@ def test_run_lock_is_exclusive_takes_over_stale_locks_and_is_released(tmp_path):
     assert not lock.exists()
 
 
-def test_a_run_locked_by_a_live_process_is_waited_for_not_trained_twice(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_run_locked_by_a_live_process_is_waited_for_not_trained_twice(tmp_path, workers):
     """The lock is held by a live process: the run is reported as running elsewhere, waited
     for, then trained here once that process is gone without storing it."""
     (job,) = prefetch.stem_jobs("table1", _params(tmp_path, [0]))
-    holder = subprocess.Popen(["sleep", "2"])
+    holder = subprocess.Popen(["sleep", "120"])
     lock = prefetch.lock_path(job)
     lock.parent.mkdir(parents=True)
     lock.write_text(f"{socket.gethostname()} {holder.pid}\n")
     lines: list[str] = []
-    summary = prefetch.run_jobs([job], workers=1, log=lines.append)
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if "running elsewhere" in line:
+            holder.kill()  # that process dies without storing the run
+
+    summary = prefetch.run_jobs([job], workers=workers, log=log)
     holder.wait()
     assert summary["elsewhere"] == [prefetch.describe(job)]
     assert any("running elsewhere" in line for line in lines), lines
