@@ -5,8 +5,9 @@ they use one CPU core. This module lists the runs those notebooks will ask for (
 own parameter defaults, read with :mod:`ast` from the ``parameters`` cell of ``nbs/<stem>.py``,
 overridden by the profile, exactly as papermill will pass them), drops those already stored,
 and runs the rest, the longest first, on Dask (:mod:`ibcore.executor`): ``workers``
-single-threaded local processes, or an existing cluster given by ``--scheduler``. Each run writes its record atomically when it ends (and resumes from its checkpoint
-after an interruption), so the notebooks then only read the records back.
+single-threaded local processes, or an existing cluster given by ``--scheduler``. Each run
+writes its record atomically when it ends (and resumes from its checkpoint after an
+interruption), so the notebooks then only read the records back.
 
 Usage::
 
@@ -339,7 +340,11 @@ def run_jobs(
     if not jobs:
         return {"runs": 0, "failed": failed, "elsewhere": elsewhere, "seconds": 0.0}
     address = scheduler_address(scheduler)
-    where = f"on the Dask cluster at {address}" if address else f"{workers} workers"
+    where = (
+        f"on the Dask cluster at {address}"
+        if address
+        else (f"{workers} worker processes" if workers > 1 else "in this process")
+    )
     bar = tqdm(total=len(jobs), desc=f"training ({where})", file=sys.stdout)
 
     def done(i: int, seconds: float | None) -> None:
@@ -486,8 +491,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
     except (RuntimeError, StorageError) as err:
         print(f"[prefetch] error: {err}", file=sys.stderr)
         return 1
-    where = scheduler_address(args.scheduler) or f"{args.workers} workers"
-    print(f"[prefetch] {summary['runs']} runs in {summary['seconds']:.0f} s on {where}")
+    address = scheduler_address(args.scheduler)
+    where = f"on {address}" if address else f"with {args.workers} worker(s)"
+    print(f"[prefetch] {summary['runs']} runs in {summary['seconds']:.0f} s {where}")
     return 0
 
 
