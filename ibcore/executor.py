@@ -329,6 +329,7 @@ def _dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
         finally:
             client.close()
         return
+    _quiet_resource_tracker()
     cluster = None
     try:
         with _deferred_interrupts(), dask.config.set({"distributed.scheduler.allowed-failures": 3}):
@@ -355,6 +356,22 @@ def _dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
             with contextlib.suppress(Exception):
                 cluster.close(timeout=5)
             _kill(pids + worker_pids(cluster))
+
+
+def _quiet_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker without its warning about the semaphores of
+    killed workers (it removes them; the warning would follow the one-line interrupt message)."""
+    from multiprocessing import resource_tracker
+
+    before = os.environ.get("PYTHONWARNINGS")
+    os.environ["PYTHONWARNINGS"] = "ignore::UserWarning:multiprocessing.resource_tracker"
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        if before is None:
+            del os.environ["PYTHONWARNINGS"]
+        else:
+            os.environ["PYTHONWARNINGS"] = before
 
 
 def worker_pids(cluster: Any) -> list[int]:
