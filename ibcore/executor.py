@@ -338,6 +338,7 @@ def _dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
+                memory_limit=0,  # no nanny limit: a big run is not paused or killed by Dask
                 silence_logs=logging.CRITICAL,
                 preload=["ibcore.executor"],
                 env={PARENT_ENV: str(os.getpid()), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
