@@ -86,8 +86,8 @@ def lock_owner(lock: Path) -> str | None:
     """``"host pid"`` of the live process holding ``lock``, or None when it is free or stale."""
     try:
         text = Path(lock).read_text(encoding="utf8").strip()
-    except FileNotFoundError:
-        return None
+        if not text and time.time() - Path(lock).stat().st_mtime < 5:
+            return "a process that has just created it"  # between its creation and its write
     except OSError:
         return None
     return text if _owner_alive(text) else None

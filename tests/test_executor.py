@@ -118,6 +118,10 @@ def test_run_lock_is_exclusive_takes_over_stale_locks_and_is_released(tmp_path):
     back = pickle.loads(pickle.dumps(info.value))  # as a Dask worker sends it back
     assert (back.lock, back.owner, str(back)) == (lock, info.value.owner, str(info.value))
     assert not lock.exists()
+    lock.write_text("")  # just created by another process, its owner not written yet
+    with pytest.raises(executor.RunningElsewhere):
+        with executor.run_lock(lock):
+            pass
     dead = subprocess.Popen(["true"])
     dead.wait()
     lock.write_text(f"{socket.gethostname()} {dead.pid}\n")
