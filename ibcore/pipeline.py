@@ -3,7 +3,7 @@
 Usage::
 
     python3 -m ibcore.pipeline --profile default [--only STEM ...] [--device auto]
-                               [--data-dir DIR] [--workers N] [--no-book]
+                               [--data-dir DIR] [--workers N] [--scheduler URL] [--no-book]
 
 A profile is ``profiles/<name>.yml``: a mapping from notebook stems (``nbs/<stem>.ipynb``), in
 execution order, to the papermill parameters of that notebook. Each notebook is executed into
@@ -12,7 +12,9 @@ a half-written page), with the repository root as working directory. Wall times 
 ``results/<profile>/pipeline_timings.json``. A stem whose notebook does not exist yet is skipped
 with a note. Finally ``jupyter-book build . -W -n --keep-going`` builds the book (``--no-book``
 skips it). With ``--workers N`` (N > 1) the training runs of the notebooks are done first,
-in N single-threaded processes (:mod:`ibcore.prefetch`), so the notebooks only read them back.
+in N single-threaded Dask worker processes (:mod:`ibcore.prefetch`, :mod:`ibcore.executor`), or
+with ``--scheduler tcp://host:8786`` on an existing Dask cluster, so the notebooks only read
+them back.
 """
 
 from __future__ import annotations
@@ -511,16 +513,18 @@ def train_in_parallel(
     root: Path,
     workers: int,
     log: Callable[[str], None] = print,
+    scheduler: str | None = None,
 ) -> dict[str, Any]:
-    """Run the training runs of the profile's notebooks not yet stored in ``workers`` processes
-    (:func:`ibcore.prefetch.run_jobs`); a failed run raises :class:`PipelineError` after the
-    others have finished and been stored."""
+    """Run the training runs of the profile's notebooks not yet stored on Dask: ``workers``
+    local processes, or the cluster at ``scheduler`` (:func:`ibcore.prefetch.run_jobs`); a
+    failed run raises :class:`PipelineError` after the others have finished and been stored."""
     from ibcore import prefetch
 
-    log(f"[pipeline] training runs not stored yet, in {workers} worker processes")
+    where = f"on the Dask cluster at {scheduler}" if scheduler else f"in {workers} worker processes"
+    log(f"[pipeline] training runs not stored yet, {where}")
     try:
         summary = prefetch.run_profile(
-            profile_name, workers, only=only, overrides=overrides, root=root, log=log
+            profile_name, workers, only=only, overrides=overrides, root=root, log=log, scheduler=scheduler
         )
     except ValueError as err:
         raise PipelineError(str(err)) from None
@@ -555,6 +559,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=1,
         help="N > 1: first run the notebooks' training runs in N single-threaded processes",
     )
+    parser.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:8786",
+        help="first run the notebooks' training runs on this existing Dask cluster "
+        "(default: $IBCORE_SCHEDULER)",
+    )
     return parser.parse_args(argv)
 
 
@@ -579,8 +589,11 @@ def main(argv: Sequence[str] | None = None, root: Path = REPO_ROOT) -> int:
             root,
             [root / "results" / args.profile, root / "book" / "generated"],
         )
-        if args.workers > 1:
-            training.update(train_in_parallel(args.profile, args.only, overrides, root, args.workers))
+        scheduler = args.scheduler or os.environ.get("IBCORE_SCHEDULER") or None
+        if args.workers > 1 or scheduler:
+            training.update(
+                train_in_parallel(args.profile, args.only, overrides, root, args.workers, scheduler=scheduler)
+            )
         timings = run_notebooks(
             args.profile,
             only=args.only,

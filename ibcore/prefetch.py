@@ -2,14 +2,17 @@
 
 Every notebook of a profile trains (or reads back) its own runs; executed one after another
 they use one CPU core. This module lists the runs those notebooks will ask for (the notebook's
-own parameter defaults, overridden by the profile, exactly as papermill will pass them), drops
-those already stored, and runs the rest in ``workers`` single-threaded processes, the longest
-first. Each run writes its record atomically when it ends (and resumes from its checkpoint
-after an interruption), so the notebooks then only read the records back.
+own parameter defaults, read with :mod:`ast` from the ``parameters`` cell of ``nbs/<stem>.py``,
+overridden by the profile, exactly as papermill will pass them), drops those already stored,
+and runs the rest, the longest first, on Dask (:mod:`ibcore.executor`): ``workers``
+single-threaded local processes, or an existing cluster given by ``--scheduler``. Each run
+writes its record atomically when it ends (and resumes from its checkpoint after an
+interruption), so the notebooks then only read the records back.
 
 Usage::
 
     python3 -m ibcore.prefetch --profile paper --workers 2 [--only STEM ...] [--datasets mnist]
+    python3 -m ibcore.prefetch --profile paper --scheduler tcp://host:8786   # an existing Dask cluster
 """
 
 from __future__ import annotations
@@ -17,18 +20,17 @@ from __future__ import annotations
 import argparse
 import ast
 import inspect
+import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from ibcore.notebooks import paired_notebook
-from ibcore.results import config_id, project_path, read_record
+from ibcore.results import config_id, project_path, read_record, record_path
 
 #: Parameters the pipeline passes to every notebook, declared or not.
 PIPELINE_PARAMS = frozenset({"profile", "results_dir"})
@@ -57,17 +59,67 @@ class Job:
     dataset: str = "mnist"
 
 
-def notebook_defaults(path: str | os.PathLike) -> dict[str, Any]:
-    """The values of the parameters cell of a notebook (literals only, as papermill sees them)."""
-    import papermill
+_CELL = re.compile(r"^# %%(.*)$")
 
+
+def parameters_cell(path: str | os.PathLike) -> str:
+    """The source of the cell tagged ``parameters`` of a notebook: of a jupytext percent-format
+    text source (``.py``) or of an ``.ipynb`` file; "" when it has none."""
+    path = Path(path)
+    if path.suffix == ".ipynb":
+        nb = json.loads(path.read_text(encoding="utf8"))
+        for cell in nb.get("cells", []):
+            if cell.get("cell_type") == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+                src = cell.get("source", "")
+                return "".join(src) if isinstance(src, list) else src
+        return ""
+    lines: list[str] | None = None
+    for line in path.read_text(encoding="utf8").splitlines():
+        marker = _CELL.match(line)
+        if marker:
+            if lines is not None:
+                break
+            tags = re.search(r"tags\s*=\s*(\[[^\]]*\])", marker.group(1))
+            if tags and "parameters" in ast.literal_eval(tags.group(1)):
+                lines = []
+        elif lines is not None:
+            lines.append(line)
+    return "\n".join(lines or [])
+
+
+def notebook_defaults(path: str | os.PathLike) -> dict[str, Any]:
+    """The values of the parameters cell of a notebook (``name = literal`` lines, read with
+    :mod:`ast`, as papermill sees them); raises ValueError for a value that is no literal."""
     out: dict[str, Any] = {}
-    for name, spec in papermill.inspect_notebook(str(path)).items():
-        try:
-            out[name] = ast.literal_eval(spec["default"])
-        except (ValueError, SyntaxError) as err:
-            raise ValueError(f"{path}: parameter {name} = {spec['default']} is not a literal") from err
+    try:
+        tree = ast.parse(parameters_cell(path))
+    except SyntaxError as err:
+        raise ValueError(
+            f"{path}: the parameters cell is not valid Python ({err.msg}, line {err.lineno})"
+        ) from None
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        for target in targets:
+            if not isinstance(target, ast.Name):
+                continue
+            try:
+                out[target.id] = ast.literal_eval(value)
+            except ValueError:
+                raise ValueError(
+                    f"{path}: parameter {target.id} = {ast.unparse(value)} is not a literal"
+                ) from None
     return out
+
+
+def notebook_source(nbs_dir: Path, stem: str) -> Path:
+    """``nbs_dir/<stem>.py`` (the text source) when it exists, else ``nbs_dir/<stem>.ipynb``."""
+    text = nbs_dir / f"{stem}.py"
+    return text if text.is_file() else nbs_dir / f"{stem}.ipynb"
 
 
 def check_parameter_names(stem: str, source: str | os.PathLike, given: dict[str, Any], known) -> None:
@@ -151,7 +203,7 @@ def stem_plan(
     profile = pipeline.load_profile(profile_name, root / "profiles")
     plan: dict[str, list[Job]] = {}
     for stem in pipeline.select_stems(profile, only, profile_name):
-        source = paired_notebook(root / "nbs", stem)
+        source = notebook_source(root / "nbs", stem)
         if not source.is_file():
             continue
         defaults = notebook_defaults(source)
@@ -211,38 +263,52 @@ def check_resources(jobs: Sequence[Job], device: str | None, data_dir: str | Non
         find_file(name, data_dir)
 
 
-def _init_worker() -> None:
-    os.environ["OMP_NUM_THREADS"] = "1"
-    os.environ["MKL_NUM_THREADS"] = "1"
-    import torch
-
-    torch.set_num_threads(1)
+def lock_path(job: Job) -> Path:
+    """The lock file of ``job``'s run: ``<record>.lock``, beside its record."""
+    path = record_path(job.results_dir, job.kind, job.config)
+    return path.with_name(path.name + ".lock")
 
 
-def run_job(job: Job, device: str = "auto", data_dir: str | None = None) -> float:
-    """Run one job in this process (its record is stored when it ends); returns its seconds."""
+def run_job(job: Job, device: str = "auto", data_dir: str | None = None) -> float | None:
+    """Run one job in this process (its record is stored when it ends); returns its seconds,
+    or None when its record was already stored (by another process) once its lock was taken.
+    Raises :class:`ibcore.executor.RunningElsewhere` when a live process holds its lock."""
+    from ibcore.executor import run_lock
+
     start = time.perf_counter()
-    if job.kind == "figure1":
-        from ibcore import figure1
-        from ibcore.results import run_all
+    with run_lock(lock_path(job)):
+        if is_stored(job):
+            return None
+        if job.kind == "figure1":
+            from ibcore import figure1
+            from ibcore.results import run_all
 
-        run_all(
-            job.results_dir, job.kind, [job.config], figure1.record_runner(device, data_dir), progress=False
-        )
-    else:
-        from ibcore import table1
-        from ibcore.config import TrainConfig
+            run_all(
+                job.results_dir,
+                job.kind,
+                [job.config],
+                figure1.record_runner(device, data_dir),
+                progress=False,
+            )
+        else:
+            from ibcore import table1
+            from ibcore.config import TrainConfig
 
-        table1.run_configs(
-            [TrainConfig.from_dict(job.config)],
-            job.results_dir,
-            device,
-            data_dir,
-            kind=job.kind,
-            progress=False,
-            save_models=job.kind == "fig3",
-        )
+            table1.run_configs(
+                [TrainConfig.from_dict(job.config)],
+                job.results_dir,
+                device,
+                data_dir,
+                kind=job.kind,
+                progress=False,
+                save_models=job.kind == "fig3",
+            )
     return time.perf_counter() - start
+
+
+def describe(job: Job) -> str:
+    """``<stem> run <id> (<kind>, <dataset>)``, to name a run in messages."""
+    return f"{job.stem} run {config_id(job.config)} ({job.kind}, {job.dataset})"
 
 
 def run_jobs(
@@ -251,42 +317,71 @@ def run_jobs(
     device: str = "auto",
     data_dir: str | None = None,
     log: Callable[[str], None] = print,
+    *,
+    scheduler: str | None = None,
+    runner: Callable[..., float | None] = run_job,
 ) -> dict[str, Any]:
-    """Run ``jobs`` in ``workers`` single-threaded processes; a failing run is reported and the
-    others go on. Returns {"runs", "failed", "seconds"}; raises RuntimeError listing the failed
-    runs at the end (their finished neighbours are stored)."""
+    """Run ``jobs`` on ``workers`` single-threaded Dask worker processes (in this process when
+    ``workers == 1``), or on the Dask cluster at ``scheduler`` (default ``$IBCORE_SCHEDULER``),
+    through :func:`ibcore.executor.execute`: a failing run is reported and the others go on, a
+    run whose worker died is retried, a run another process holds the lock of is waited for.
+    ``runner(job, device, data_dir)`` does one run. Returns {"runs", "failed", "elsewhere",
+    "seconds"}; raises RuntimeError listing the failed runs at the end (their finished
+    neighbours are stored)."""
     from tqdm.auto import tqdm
+
+    from ibcore.executor import RunningElsewhere, execute, scheduler_address
 
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     start = time.perf_counter()
     failed: list[str] = []
+    elsewhere: list[str] = []
     if not jobs:
-        return {"runs": 0, "failed": failed, "seconds": 0.0}
-    bar = tqdm(total=len(jobs), desc=f"training ({workers} workers)", file=sys.stdout)
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker) as pool:
-        pending: dict[Future, Job] = {pool.submit(run_job, j, device, data_dir): j for j in jobs}
-        try:
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    job = pending.pop(fut)
-                    bar.update(1)
-                    try:
-                        seconds = fut.result()
-                    except Exception as err:  # noqa: BLE001 - reported, the other runs go on
-                        where = f"{job.stem} run {config_id(job.config)} ({job.kind}, {job.dataset})"
-                        failed.append(f"{where}: {type(err).__name__}: {err}")
-                        log(f"[prefetch] {where} failed: {type(err).__name__}: {err}")
-                    else:
-                        log(f"[prefetch] {job.stem} {job.dataset} run done in {seconds:.0f} s")
-        except BaseException:
-            for fut in pending:
-                fut.cancel()
-            raise
-        finally:
-            bar.close()
-    summary = {"runs": len(jobs), "failed": failed, "seconds": round(time.perf_counter() - start, 2)}
+        return {"runs": 0, "failed": failed, "elsewhere": elsewhere, "seconds": 0.0}
+    address = scheduler_address(scheduler)
+    where = (
+        f"on the Dask cluster at {address}"
+        if address
+        else (f"{workers} worker processes" if workers > 1 else "in this process")
+    )
+    bar = tqdm(total=len(jobs), desc=f"training ({where})", file=sys.stdout)
+
+    def done(i: int, seconds: float | None) -> None:
+        bar.update(1)
+        if seconds is None:
+            log(f"[prefetch] {describe(jobs[i])} was stored by another process")
+        else:
+            log(f"[prefetch] {jobs[i].stem} {jobs[i].dataset} run done in {seconds:.0f} s")
+
+    def fail(i: int, err: BaseException) -> None:
+        bar.update(1)
+        failed.append(f"{describe(jobs[i])}: {type(err).__name__}: {err}")
+        log(f"[prefetch] {describe(jobs[i])} failed: {type(err).__name__}: {err}")
+
+    def away(i: int, err: RunningElsewhere) -> None:
+        elsewhere.append(describe(jobs[i]))
+        log(f"[prefetch] {describe(jobs[i])} is running elsewhere ({err.owner}); waiting for it")
+
+    try:
+        execute(
+            jobs,
+            runner,
+            (device, data_dir),
+            workers=workers,
+            scheduler=scheduler,
+            on_done=done,
+            on_failed=fail,
+            on_elsewhere=away,
+        )
+    finally:
+        bar.close()
+    summary = {
+        "runs": len(jobs),
+        "failed": failed,
+        "elsewhere": elsewhere,
+        "seconds": round(time.perf_counter() - start, 2),
+    }
     if failed:
         raise RuntimeError(
             f"{len(failed)} of {len(jobs)} runs failed (the others are stored):\n  " + "\n  ".join(failed)
@@ -308,9 +403,11 @@ def run_profile(
     overrides: dict[str, Any] | None = None,
     root: Path | None = None,
     log: Callable[[str], None] = print,
+    scheduler: str | None = None,
 ) -> dict[str, Any]:
-    """:func:`profile_jobs` then :func:`run_jobs`, again while the runs just stored declare new
-    ones (at most :data:`MAX_ROUNDS` rounds). Returns {"runs", "failed", "seconds"}."""
+    """:func:`profile_jobs` then :func:`run_jobs` (on ``workers`` local processes or the Dask
+    cluster at ``scheduler``), again while the runs just stored declare new ones (at most
+    :data:`MAX_ROUNDS` rounds). Returns {"runs", "failed", "seconds"}."""
     overrides = overrides or {}
     total: dict[str, Any] = {"runs": 0, "failed": [], "seconds": 0.0}
     for _ in range(MAX_ROUNDS):
@@ -318,7 +415,14 @@ def run_profile(
         if not jobs:
             break
         log(f"[prefetch] profile {profile_name!r}: {len(jobs)} runs to do")
-        summary = run_jobs(jobs, workers, overrides.get("device", "auto"), overrides.get("data_dir"), log)
+        summary = run_jobs(
+            jobs,
+            workers,
+            overrides.get("device", "auto"),
+            overrides.get("data_dir"),
+            log,
+            scheduler=scheduler,
+        )
         total["runs"] += summary["runs"]
         total["seconds"] = round(total["seconds"] + summary["seconds"], 2)
     return total
@@ -329,12 +433,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
     except KeyboardInterrupt:
-        print("[prefetch] interrupted; finished runs are stored, a started one resumes", file=sys.stderr)
+        print(
+            "[prefetch] interrupted: workers stopped; finished runs are stored, a started one resumes",
+            file=sys.stderr,
+        )
         return 130
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
     from ibcore.data import DataError
+    from ibcore.executor import scheduler_address
     from ibcore.pipeline import PipelineError
     from ibcore.results import StorageError, remove_stale_temps
 
@@ -347,6 +455,11 @@ def _main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--device", default="auto")
     p.add_argument("--data-dir", default=None)
+    p.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:8786",
+        help="run on this existing Dask cluster (default: $IBCORE_SCHEDULER, else --workers local processes)",
+    )
     p.add_argument("--list", action="store_true", help="only print the runs still to do")
     args = p.parse_args(argv)
     overrides = {"device": args.device, "data_dir": args.data_dir}
@@ -368,12 +481,19 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         summary = run_profile(
-            args.profile, args.workers, only=args.only, datasets=args.datasets, overrides=overrides
+            args.profile,
+            args.workers,
+            only=args.only,
+            datasets=args.datasets,
+            overrides=overrides,
+            scheduler=args.scheduler,
         )
     except (RuntimeError, StorageError) as err:
         print(f"[prefetch] error: {err}", file=sys.stderr)
         return 1
-    print(f"[prefetch] {summary['runs']} runs in {summary['seconds']:.0f} s with {args.workers} workers")
+    address = scheduler_address(args.scheduler)
+    where = f"on {address}" if address else f"with {args.workers} worker(s)"
+    print(f"[prefetch] {summary['runs']} runs in {summary['seconds']:.0f} s {where}")
     return 0
 
 

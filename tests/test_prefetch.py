@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import papermill
@@ -57,7 +61,9 @@ def test_prefetched_runs_are_exactly_what_the_notebooks_need(tiny_root, monkeypa
             progress_bar=False,
             cwd=str(tiny_root),
         )
-    new = {r for r in _records(tiny_root) - stored if not r.endswith("fig3_tsne.json")}  # a summary
+    new = {
+        r for r in _records(tiny_root) - stored if not r.endswith(("fig3_tsne.json", ".tsne.json"))
+    }  # summary, t-SNE caches
     assert new == set(), f"the notebooks trained runs the parallel phase missed: {sorted(new)}"
 
 
@@ -93,3 +99,52 @@ def test_cli_refuses_zero_workers(capsys):
 def test_notebooks_that_only_read_give_no_runs(tmp_path):
     assert prefetch.stem_jobs("table1", {"results_dir": str(tmp_path), "run_missing": False}) == []
     assert prefetch.stem_jobs("info_plane", {"results_dir": str(tmp_path), "measure_steps": 0}) == []
+
+
+def test_parameter_defaults_are_read_from_the_text_sources_as_papermill_reads_them():
+    """``notebook_defaults`` (ast on the ``parameters`` cell of nbs/<stem>.py) gives what
+    papermill reads from the paired notebook, for every notebook."""
+    for source in sorted((REPO / "nbs").glob("*.py")):
+        seen = papermill.inspect_notebook(str(source.with_suffix(".ipynb")))
+        expected = {name: ast.literal_eval(spec["default"]) for name, spec in seen.items()}
+        assert prefetch.notebook_defaults(source) == expected, source.name
+        assert prefetch.notebook_defaults(source.with_suffix(".ipynb")) == expected, source.name
+
+
+def test_a_parameter_that_is_no_literal_is_named(tmp_path):
+    source = tmp_path / "a.py"
+    source.write_text(
+        '# %%\nimport os\n\n# %% tags=["parameters"]\nsteps = 3\nseeds = list(range(2))\n\n# %%\nx = 1\n'
+    )
+    with pytest.raises(ValueError, match=r"parameter seeds = list\(range\(2\)\) is not a literal"):
+        prefetch.notebook_defaults(source)
+    source.write_text('# %% tags=["parameters"]\nsteps = -3  # a comment\nname: str = "x"\n\n# %%\ny = 2\n')
+    assert prefetch.notebook_defaults(source) == {"steps": -3, "name": "x"}
+
+
+def test_listing_the_runs_does_not_import_papermill():
+    code = (
+        "import sys; from ibcore import prefetch; jobs = prefetch.profile_jobs('tiny'); "
+        "assert jobs and 'papermill' not in sys.modules, sorted(sys.modules); print(len(jobs))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_scheduler_flag_sends_the_training_to_that_cluster(monkeypatch, capsys):
+    """``--scheduler`` (pipeline and prefetch) reaches run_profile, even with one worker."""
+    calls: list = []
+
+    def fake(profile, workers, **kw):
+        calls.append((workers, kw["scheduler"]))
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(prefetch, "run_profile", fake)
+    monkeypatch.setattr(prefetch, "profile_jobs", lambda *a, **k: [])
+    monkeypatch.setattr(pipeline, "preflight", lambda *a, **k: {})
+    argv = ["--profile", "tiny", "--scheduler", "tcp://h:8786"]
+    assert pipeline.main([*argv, "--no-book"]) == 1
+    assert prefetch.main(argv) == 1
+    assert calls == [(1, "tcp://h:8786"), (os.cpu_count() or 1, "tcp://h:8786")]
+    assert "stop here" in capsys.readouterr().err
