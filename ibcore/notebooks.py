@@ -39,3 +39,34 @@ def paired_notebook(nbs_dir: Path, stem: str) -> Path:
             cell["id"] = f"cell-{k}"
         jupytext.write(nb, notebook)
     return notebook
+
+
+#: Names IPython itself defines in a notebook's namespace.
+IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
+#: Parameters the pipeline may pass to any notebook, declared or not.
+ALWAYS_ACCEPTED = frozenset({"profile", "results_dir", "device", "data_dir"})
+
+
+def check_parameters(namespace: dict, stem: str, nbs_dir: Path | None = None) -> None:
+    """Raise ValueError when a notebook's namespace, just after papermill injected its
+    parameters, holds a name that the notebook's ``parameters`` cell does not declare (a typo such
+    as ``stpes`` would otherwise only warn and run with the default). Call it first thing in the
+    cell after the parameters cell: ``check_parameters(globals(), "<stem>")``."""
+    import types
+
+    from ibcore.prefetch import notebook_defaults, notebook_source
+    from ibcore.results import project_path
+
+    known = set(notebook_defaults(notebook_source(Path(nbs_dir or project_path("nbs")), stem)))
+    unknown = sorted(
+        name
+        for name, value in namespace.items()
+        if not name.startswith("_")
+        and name not in IPYTHON_NAMES | ALWAYS_ACCEPTED | known
+        and not isinstance(value, types.ModuleType | types.FunctionType)
+    )
+    if unknown:
+        raise ValueError(
+            f"notebook {stem!r} has no parameter(s) {', '.join(unknown)}; its parameters are: "
+            f"{', '.join(sorted(known))}"
+        )

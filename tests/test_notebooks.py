@@ -37,3 +37,35 @@ def test_paired_notebook_rewrites_a_stale_copy(tmp_path: Path):
     paired_notebook(tmp_path, "a")
     cells = nbformat.read(nb, as_version=4).cells
     assert [c.source for c in cells] == ["x = 2"] and cells[0].metadata["tags"] == ["parameters"]
+
+
+def test_a_typo_in_a_papermill_parameter_is_an_error(tmp_path: Path):
+    """papermill only warns about a parameter the notebook does not declare; the notebooks'
+    first cell after the parameters turns it into one error naming the typo and the known names."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    (tmp_path / "nbs").mkdir()
+    nbs_dir = str(tmp_path / "nbs")
+    check = f"from ibcore.notebooks import check_parameters\ncheck_parameters(globals(), 'a', {nbs_dir!r})"
+    (tmp_path / "nbs" / "a.py").write_text(
+        f'# %% tags=["parameters"]\nsteps = 1\n\n# %%\n{check}\ny = steps\n'
+    )
+    nb = paired_notebook(tmp_path / "nbs", "a")
+    papermill.execute_notebook(
+        str(nb), str(tmp_path / "ok.ipynb"), parameters={"steps": 2}, progress_bar=False
+    )
+    with pytest.raises(PapermillExecutionError, match=r"no parameter\(s\) stpes; its parameters are: steps"):
+        papermill.execute_notebook(
+            str(nb), str(tmp_path / "bad.ipynb"), parameters={"stpes": 2}, progress_bar=False
+        )
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_every_notebook_checks_its_parameters(source: Path):
+    cells = [c for c in jupytext.read(source).cells if c.cell_type == "code"]
+    first = next(k for k, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+    after = cells[first + 1].source
+    assert f'check_parameters(globals(), "{source.stem}")' in after, (
+        f"{source}: the cell after the parameters must call check_parameters(globals(), {source.stem!r})"
+    )
