@@ -34,12 +34,28 @@ class EstimationError(FloatingPointError):
 
 @dataclass
 class Estimate:
-    """An MI estimate in nats and the training curve that led to it."""
+    """An MI estimate in nats and the training curve that led to it.
+
+    ``value`` is the bound on held-out samples; ``curve`` the training bound at ``curve_steps``.
+    :func:`ibcore.estimate_mi` also fills the fields below it: the method and its bound, a
+    bootstrap confidence interval over held-out batches, the validation curve that early
+    stopping watched, the step training stopped at and the step whose critic was kept.
+    """
 
     value: float
     curve_steps: list[int] = field(default_factory=list)
     curve: list[float] = field(default_factory=list)
     holdout_size: int = 0
+    method: str = ""
+    bound: str = ""
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+    valid_steps: list[int] = field(default_factory=list)
+    valid_curve: list[float] = field(default_factory=list)
+    stop_step: int = 0
+    best_step: int = 0
+    wall_time: float = math.nan
+    n_samples: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
