@@ -227,6 +227,7 @@ def _neural(
         x.shape[0], opts["valid_fraction"], opts["test_fraction"], gen, opts["batch_size"]
     )
     x, y = x.to(device), y.to(device)
+    valid, test = valid.to(device), test.to(device)
     torch.manual_seed(seed)
     if opts["critic"] not in CRITICS:
         raise ValueError(f"critic={opts['critic']!r} is not one of {sorted(CRITICS)}")
