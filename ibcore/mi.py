@@ -7,7 +7,10 @@ Methods (all in nats):
 
 - ``"mine"``: the Donsker-Varadhan bound (Eq. 6) trained with MINE's moving-average gradient
   (Belghazi et al. 2018), marginal pairs from every other sample of the batch;
-- ``"smile"``: DV with the marginal exponentials clipped to [e^-tau, e^tau] (Song & Ermon 2020);
+- ``"smile"``: DV with the marginal exponentials clipped to [e^-tau, e^tau] (Song & Ermon 2020),
+  trained on the Jensen-Shannon bound; lower variance, but the clipped value is no longer a
+  lower bound: it can exceed the truth and log m at high MI (measured: +37 % at 10 nats, d = 5),
+  so check it with :func:`ibcore.bounds.mi_status`;
 - ``"infonce"``: the InfoNCE bound (van den Oord et al. 2018), at most log(batch);
 - ``"ksg"``: the Kraskov-Stoegbauer-Grassberger k-nearest-neighbour estimator (KSG 1), for
   vector x and y, through scikit-learn's KD-trees.
