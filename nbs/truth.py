@@ -96,7 +96,8 @@ if records:
 #
 # Each point is one estimate; the diagonal is the truth. The dotted line is log of the number of
 # held-out samples the neural estimates are evaluated on: no sample-based lower bound can
-# certify more. MNIST points are drawn at the midpoint of their exact bracket, with the bracket
+# certify more, and hollow markers are estimates above it (status "above log N") or above the
+# exact upper bound (MNIST). MNIST points are drawn at the midpoint of their exact bracket, with the bracket
 # as an error bar.
 
 # %%
@@ -105,7 +106,11 @@ if records:
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     markers = "osD^v<>ph*"
     for k, (est, sub) in enumerate(frame.groupby("estimator")):
-        ax.scatter(sub["truth"], sub["value"], s=22, marker=markers[k % len(markers)], label=est, alpha=0.8)
+        color, marker = f"C{k % 10}", markers[k % len(markers)]
+        ok = sub["status"] == "certified"
+        ax.scatter(sub.loc[ok, "truth"], sub.loc[ok, "value"], s=22, marker=marker, color=color, label=est)
+        ax.scatter(sub.loc[~ok, "truth"], sub.loc[~ok, "value"], s=22, marker=marker, facecolors="none",
+                   edgecolors=color)
     br = frame[frame["family"] == "mnist"].drop_duplicates("task")
     if len(br):
         yerr = [br["truth"] - br["truth_low"], br["truth_high"] - br["truth"]]
@@ -116,7 +121,7 @@ if records:
     ax.axhline(log_n, color="grey", ls=":", lw=1)
     ax.text(0.02 * top, log_n, f" log N held-out = {log_n:.1f}", va="bottom", color="grey", fontsize=8)
     ax.set_xlim(0, top)
-    ax.set_ylim(min(0.0, frame["value"].clip(lower=-top).min()), max(top, log_n * 1.1))
+    ax.set_ylim(min(0.0, 1.05 * frame["value"].min()), max(top, log_n * 1.1, 1.05 * frame["value"].max()))
     ax.set_xlabel("true I (nats)")
     ax.set_ylabel("estimate (nats)")
     ax.legend(fontsize=8, loc="lower right")
