@@ -361,7 +361,7 @@ def ksg_mi(
 def estimate_mi(
     x: Any,
     y: Any,
-    method: str = "smile",
+    method: str = "infonce",
     *,
     transform: bool = True,
     seed: int = 0,
@@ -382,8 +382,10 @@ def estimate_mi(
     ``min_delta`` nats), ``early_stopping``, ``valid_fraction``, ``test_fraction``,
     ``eval_blocks`` (row blocks of the test score matrix, the units of the bootstrap), ``clip``
     (SMILE's tau, default 5 for "smile"), ``ma_rate`` (MINE's moving average). ``k`` is KSG's
-    neighbour count. The default method is "smile": on our Gaussian battery "mine" (DV with the
-    moving average) diverges transiently at a few nats and stops short of the truth.
+    neighbour count. The default method is "infonce": on the default known-truth battery
+    (:mod:`ibcore.truth`, 9 tasks x 2 seeds) it had the smallest mean |bias| (12 % against 20 % for
+    "smile" and 24 % for "mine"), and it is a true lower bound capped at log m (m test samples),
+    so it never reports a value that cannot be certified; "smile" overshoots at >= 10 nats.
 
     Returns an :class:`~ibcore.estimators.Estimate`: ``value`` (the bound on the test split, or
     KSG's value), ``ci_low``/``ci_high`` (95 % bootstrap), ``curve`` (training bound),
