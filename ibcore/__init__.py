@@ -6,6 +6,7 @@ Companion code of *Direct Validation of the Information Bottleneck Principle for
 
 from ibcore.analytic import linear_gaussian_mi
 from ibcore.estimators import AAMINE, MINE, Estimate, LabelMINE, dv_bound
+from ibcore.mi import estimate_mi
 from ibcore.runtime import resolve_device, seed_everything
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "Estimate",
     "LabelMINE",
     "dv_bound",
+    "estimate_mi",
     "linear_gaussian_mi",
     "resolve_device",
     "seed_everything",

@@ -10,6 +10,7 @@ correction on one part of the samples and reports the DV bound on the held-out r
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -34,12 +35,28 @@ class EstimationError(FloatingPointError):
 
 @dataclass
 class Estimate:
-    """An MI estimate in nats and the training curve that led to it."""
+    """An MI estimate in nats and the training curve that led to it.
+
+    ``value`` is the bound on held-out samples; ``curve`` the training bound at ``curve_steps``.
+    :func:`ibcore.estimate_mi` also fills the fields below it: the method and its bound, a
+    bootstrap confidence interval over held-out batches, the validation curve that early
+    stopping watched, the step training stopped at and the step whose critic was kept.
+    """
 
     value: float
     curve_steps: list[int] = field(default_factory=list)
     curve: list[float] = field(default_factory=list)
     holdout_size: int = 0
+    method: str = ""
+    bound: str = ""
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+    valid_steps: list[int] = field(default_factory=list)
+    valid_curve: list[float] = field(default_factory=list)
+    stop_step: int = 0
+    best_step: int = 0
+    wall_time: float = math.nan
+    n_samples: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,7 +101,16 @@ class NeuralEstimator:
         device: str | torch.device = "auto",
         progress: bool = False,
         log_every: int = 50,
+        patience: int | None = None,
+        eval_every: int = 100,
+        min_steps: int = 200,
+        min_delta: float = 0.005,
     ) -> None:
+        if patience is not None and (int(patience) < 1 or eval_every < 1 or min_steps < 0):
+            raise ValueError(
+                f"early stopping needs patience >= 1, eval_every >= 1, min_steps >= 0; got {patience}, "
+                f"{eval_every}, {min_steps} (patience=None turns it off)"
+            )
         if not isinstance(steps, int) or steps <= 0:
             raise ValueError(f"steps must be a positive integer, got {steps!r}")
         if batch_size < 2:
@@ -111,6 +137,10 @@ class NeuralEstimator:
         self.log_every = max(1, log_every)
         self.critic: nn.Module | None = None
         self.copy_lr_factor = COPY_LR_FACTOR
+        self.patience = None if patience is None else int(patience)
+        self.eval_every = int(eval_every)
+        self.min_steps = int(min_steps)
+        self.min_delta = float(min_delta)
 
     # -- to be provided by subclasses -------------------------------------------------------
     def make_critic(self, u: torch.Tensor, v: torch.Tensor) -> nn.Module:
@@ -141,7 +171,13 @@ class NeuralEstimator:
 
     # -- the estimate ---------------------------------------------------------------------
     def estimate(self, u: torch.Tensor, v: torch.Tensor) -> Estimate:
-        """Train a statistics network on part of (u, v) and return the held-out DV bound."""
+        """Train a statistics network on part of (u, v) and return the held-out DV bound.
+
+        With ``patience`` set (early stopping, off by default), the held-out part is halved:
+        the DV bound on the first half is evaluated every ``eval_every`` steps, training stops
+        after ``patience`` evaluations without a gain of ``min_delta`` (not before
+        ``min_steps``), and the best critic's bound on the second half is returned.
+        """
         self.check_inputs(u, v)
         torch.manual_seed(self.seed)
         u = u.to(self.device)
@@ -150,6 +186,11 @@ class NeuralEstimator:
         order = torch.randperm(u.shape[0], generator=gen, device=self.device)
         n_hold = max(2, int(round(u.shape[0] * self.holdout_fraction)))
         hold, train = order[:n_hold], order[n_hold:]
+        if self.patience is not None:
+            if n_hold < 8:
+                raise ValueError(f"early stopping needs at least 8 held-out samples, got {n_hold}")
+            valid, hold = hold[: n_hold // 2], hold[n_hold // 2 :]
+            v_steps, v_curve, best, best_step, best_state, bad = [], [], -math.inf, 0, None, 0
         critic = self.make_critic(u, v).to(self.device)
         self.critic = critic
         opt = torch.optim.Adam(critic_param_groups(critic, self.lr, self.copy_lr_factor), lr=self.lr)
@@ -179,8 +220,29 @@ class NeuralEstimator:
                     "Lower lr or batch noise, or raise noise_std.",
                 )
                 bar.set_postfix(dv=f"{value:.3f}")
+            if self.patience is not None and (step % self.eval_every == 0 or step == self.steps):
+                v_bound = self.evaluate(u[valid], v[valid], gen)
+                v_steps.append(step)
+                v_curve.append(v_bound)
+                if v_bound > best + self.min_delta:
+                    best, best_step, bad = v_bound, step, 0
+                    best_state = copy.deepcopy(critic.state_dict())
+                else:
+                    bad += 1
+                if step >= self.min_steps and bad >= self.patience:
+                    break
+        if self.patience is None:
+            value = self.evaluate(u[hold], v[hold], gen)
+            return Estimate(
+                value=value, curve_steps=steps, curve=curve, holdout_size=n_hold, stop_step=self.steps
+            )
+        if best_state is not None:
+            critic.load_state_dict(best_state)
         value = self.evaluate(u[hold], v[hold], gen)
-        return Estimate(value=value, curve_steps=steps, curve=curve, holdout_size=n_hold)
+        return Estimate(
+            value=value, curve_steps=steps, curve=curve, holdout_size=int(hold.numel()), stop_step=step,
+            best_step=best_step, valid_steps=v_steps, valid_curve=v_curve,
+        )
 
     @torch.no_grad()
     def evaluate(self, u: torch.Tensor, v: torch.Tensor, gen: torch.Generator) -> float:
