@@ -193,6 +193,27 @@ def _execute(
     )
 
 
+#: Tags of the cells papermill reads or writes the parameters in; the book does not show them.
+PARAMETER_TAGS = ("parameters", "injected-parameters")
+
+
+def hide_parameter_cells(path: Path) -> int:
+    """Tag the parameter cells of the executed notebook ``path`` ``remove-cell`` (papermill's
+    injected cell carries only its own tag); returns how many cells were tagged."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    changed = 0
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if any(t in tags for t in PARAMETER_TAGS) and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+            changed += 1
+    if changed:
+        nbformat.write(nb, path)
+    return changed
+
+
 def execute_notebook(
     input_path: Path,
     output_path: Path,
@@ -232,6 +253,7 @@ def execute_notebook(
             f"  the executed notebook with the traceback is {failed}"
         ) from err
     else:
+        hide_parameter_cells(tmp)
         _make_readable(tmp)
         os.replace(tmp, output_path)
         failed.unlink(missing_ok=True)
