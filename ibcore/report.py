@@ -292,10 +292,16 @@ def provenance(
                 f"stored{where}"
             )
         parts.append(origin)
-    body = " · ".join(parts) + "."
+    return banner(*parts, extra=extra)
+
+
+def banner(*facts: str, extra: str = "", title: str = "Where these numbers come from") -> str:
+    """The MyST admonition of :func:`provenance` from ready-made ``facts`` (joined by ' · '),
+    for pages whose numbers do not come from training runs (e.g. a benchmark record)."""
+    body = " · ".join(f for f in facts if f) + "."
     if extra:
         body += " " + extra
-    return f":::{{admonition}} Where these numbers come from\n:class: note ib-provenance\n{body}\n:::"
+    return f":::{{admonition}} {title}\n:class: note ib-provenance\n{body}\n:::"
 
 
 # -- display -------------------------------------------------------------------------------
