@@ -143,9 +143,12 @@ def inline_html(text: Any) -> str:
     text = _MATH.sub(lambda m: f"\\({m.group(1)}\\)", text)
     text = _CODE.sub(lambda m: f"<code>{m.group(1)}</code>", text)
     text = _BOLD.sub(lambda m: f"<strong>{m.group(1)}</strong>", text)
-    return _LINK.sub(
-        lambda m: f'<a href="{re.sub(r".(ipynb|md)$", ".html", m.group(2))}">{m.group(1)}</a>', text
-    )
+    return _LINK.sub(lambda m: f'<a href="{_html_target(m.group(2))}">{m.group(1)}</a>', text)
+
+
+def _html_target(url: str) -> str:
+    """A link to a page's source (``x.ipynb``, ``x.md``, with an anchor) as its built page."""
+    return re.sub(r"\.(ipynb|md)(?=$|#)", ".html", url)
 
 
 # -- tables --------------------------------------------------------------------------------

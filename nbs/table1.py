@@ -157,7 +157,7 @@ report.show_md(
 # %% tags=["remove-input"]
 table_html = paper_table(summary)
 report.show_html(table_html)
-report.glue_html("table1_glance", table_html)
+glance = (table_html, f"the `{profile}` profile's runs of this build")  # for the book's intro
 glue("table1_ours", summary[["dataset", "fraction", "row", "mean", "std", "n", "paper"]], display=False)
 for _, r in summary.iterrows():
     glue(
@@ -291,6 +291,7 @@ if paper_results_dir and project_path(paper_results_dir) != out_dir:
             "read back without retraining (their run sizes are those of `profiles/paper.yml`)."
         )
         report.show_html(paper_table(paper_summary))
+        glance = (paper_table(paper_summary), f"the {len(stored)} stored runs of the `paper` profile")
         report.show_md(verdicts(paper_summary))
         stored_variants = select_records(
             load_records(project_path(paper_results_dir), table1.KIND), table1.variant_configs(paper_params)
@@ -324,6 +325,11 @@ report.show_html(
         {"cell": "data set", "file": "file", "sha256": "sha256 (first 12)", "n_train": "training images"},
     )
 )
+
+# %% tags=["remove-cell"]
+# The book's intro shows Table 1 "at a glance": the paper-size runs where this build has them.
+report.glue_html("table1_glance", glance[0])
+report.glue_html("table1_glance_source", report.inline_html(glance[1]))
 
 # %% [markdown]
 # ## Training choices (ours: the supplementary material is not available)

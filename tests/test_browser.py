@@ -38,6 +38,13 @@ SCREENSHOTS = REPO / "_build" / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 #: Raw TeX that escaped typesetting, or a pandas NaN, in a page's visible text.
 BAD_TEXT = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$|\bNaN\b|\bnan\b")
+#: Problems known on pages not yet converted to the reader layer (issue 11), by page and by the
+#: start of the problem's text. They are excused, but must still occur: once a page is fixed,
+#: its entry has to be removed here (the test says so).
+PENDING: dict[str, tuple[str, ...]] = {
+    "book/generated/fig1_estimators.html": ("image without real alt text",),
+    "book/generated/info_plane.html": ("image without real alt text",),
+}
 #: JavaScript run in each loaded page: what the checks need.
 PAGE_REPORT_JS = r"""
 (() => {
@@ -318,13 +325,19 @@ def test_every_page_reads_right_in_a_browser_offline(built_book: Path):
     pages = book_pages(built_book)
     assert len(pages) >= 5, f"too few pages in {built_book}: {pages}"
     reports = asyncio.run(read_pages(built_book, pages, SCREENSHOTS))
-    problems = {
-        name: found
-        for name, report in reports.items()
-        if (found := check_report(name, report, built_book / name, built_book))
-    }
+    problems, stale = {}, []
+    for name, report in reports.items():
+        found = check_report(name, report, built_book / name, built_book)
+        excused = PENDING.get(name, ())
+        stale += [f"{name}: {e!r}" for e in excused if not any(p.startswith(e) for p in found)]
+        if left := [p for p in found if not p.startswith(excused)]:
+            problems[name] = left
+    assert not stale, f"fixed, so remove from PENDING: {stale}"
     assert not problems, "\n".join(f"{name}:\n  " + "\n  ".join(p[:12]) for name, p in problems.items())
-    assert all(r["math"] == "katex" for r in reports.values()), "the local KaTeX did not run on every page"
+    with_math = [n for n in reports if 'class="math' in (built_book / n).read_text(encoding="utf8")]
+    assert len(with_math) >= 3, f"too few pages with math: {with_math}"
+    untypeset = [n for n in with_math if reports[n]["math"] != "katex"]
+    assert not untypeset, f"the local KaTeX did not run on {untypeset}"
     assert len(list(SCREENSHOTS.glob("*.png"))) >= len(pages)
 
 
