@@ -62,7 +62,9 @@ PAGE_REPORT_JS = r"""
     src: i.currentSrc || i.src, ok: i.complete && i.naturalWidth > 0, alt: i.getAttribute("alt") || "",
     shown: i.getBoundingClientRect().width, natural: i.naturalWidth}));
   const links = [...document.querySelectorAll("a[href]")].map(a => a.href);
-  return {text: text.join(" "), images, links, math: document.documentElement.dataset.mathTypeset || "",
+  return {url: location.href, text: text.join(" "), images, links,
+          math: document.documentElement.dataset.mathTypeset || "",
+          mathScript: !!document.querySelector('script[src*="katex-bundle"]'),
           katexErrors: document.querySelectorAll(".katex-error").length,
           height: Math.ceil(document.documentElement.scrollHeight)};
 })()
@@ -203,14 +205,29 @@ async def read_pages(html_root: Path, pages: list[Path], shots: Path) -> dict[st
                 await browser.call("Page.navigate", url=page.as_uri())
                 await browser.wait_event("Page.loadEventFired")
                 report: dict[str, Any] = {}
-                for _ in range(50):  # fonts, images and the math settle after the load event
-                    value = await browser.call(
-                        "Runtime.evaluate", expression=PAGE_REPORT_JS, returnByValue=True, awaitPromise=True
-                    )
+                for _ in range(100):  # fonts, images and the math settle after the load event
+                    try:
+                        value = await browser.call(
+                            "Runtime.evaluate",
+                            expression=PAGE_REPORT_JS,
+                            returnByValue=True,
+                            awaitPromise=True,
+                        )
+                    except RuntimeError as err:  # still navigating away from the previous page
+                        if "navigated" not in str(err):
+                            raise
+                        await asyncio.sleep(0.1)
+                        continue
                     if "exceptionDetails" in value:
                         raise RuntimeError(f"page script failed: {value['exceptionDetails']}")
                     report = value["result"].get("value")
-                    if report and report["math"] and all(i["ok"] for i in report["images"]):
+                    if report and report["url"].split("#")[0] != page.as_uri():
+                        report = None  # the previous page, not yet replaced
+                    if (
+                        report
+                        and (report["math"] or not report["mathScript"])
+                        and all(i["ok"] for i in report["images"])
+                    ):
                         break
                     await asyncio.sleep(0.1)
                 assert report, f"{page} did not finish loading"
@@ -235,12 +252,14 @@ async def read_pages(html_root: Path, pages: list[Path], shots: Path) -> dict[st
 
 
 def book_pages(html_root: Path) -> list[Path]:
-    """Every page of the book (the table of contents' pages, the search page left out)."""
+    """Every page of the book (the table of contents' pages; the search page and the root
+    ``index.html``, a redirect to the first page, left out)."""
     return sorted(
         p
         for p in html_root.rglob("*.html")
         if not p.relative_to(html_root).parts[0].startswith(("_", "."))
         and p.name not in ("search.html", "genindex.html")
+        and 'http-equiv="Refresh"' not in p.read_text(encoding="utf8", errors="replace")[:2000]
     )
 
 
