@@ -178,21 +178,19 @@ def verdict_md(table: pd.DataFrame) -> str:
 
 
 def numbers_table(table: pd.DataFrame) -> str:
-    """Mean ± std over seeds of the accuracy and of each layer's two information terms."""
+    """Mean ± std over seeds of the accuracy and of each layer's two information terms (the
+    number of seeds has its own column, so a single seed shows its value alone)."""
     n_layers = layers_of(table)
     shown = table.assign(
         cell=[report.cell_name(d, f) for d, f in zip(table.dataset, table.fraction, strict=True)],
-        accuracy=[
-            report.mean_std(m, s, int(n))
-            for m, s, n in zip(table.acc_mean, table.acc_std, table.n, strict=True)
-        ],
+        accuracy=[report.mean_std(m, s) for m, s in zip(table.acc_mean, table.acc_std, strict=True)],
     )
     columns = {"cell": "data set", "beta": "β", "n": "seeds", "accuracy": "accuracy (%)"}
     for name, tex in (("I_x", "I(X;L_{i}+\\varepsilon)"), ("I_y", "I(Y;L_{i})")):
         for i in range(1, n_layers + 1):
             shown[f"{name}_{i}"] = [
-                report.mean_std(m, s, int(n))
-                for m, s, n in zip(shown[f"{name}_{i}_mean"], shown[f"{name}_{i}_std"], shown.n, strict=True)
+                report.mean_std(m, s)
+                for m, s in zip(shown[f"{name}_{i}_mean"], shown[f"{name}_{i}_std"], strict=True)
             ]
             columns[f"{name}_{i}"] = "$" + tex.replace("{i}", str(i)) + "$"
     return report.html_table(
