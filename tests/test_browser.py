@@ -60,7 +60,7 @@ PAGE_REPORT_JS = r"""
   }
   const images = [...document.images].map(i => ({
     src: i.currentSrc || i.src, ok: i.complete && i.naturalWidth > 0, alt: i.getAttribute("alt") || "",
-    shown: i.getBoundingClientRect().width, natural: i.naturalWidth}));
+    shown: i.getBoundingClientRect().width, natural: i.naturalWidth, linked: !!i.closest("a[href]")}));
   const links = [...document.querySelectorAll("a[href]")].map(a => a.href);
   return {url: location.href, text: text.join(" "), images, links,
           math: document.documentElement.dataset.mathTypeset || "",
@@ -290,6 +290,8 @@ def check_report(name: str, report: dict[str, Any], page: Path, html_root: Path)
             problems.append(f"image not loaded: {img['src']}")
         elif not img["alt"] or img["alt"].endswith((".png", ".svg", ".jpg")):
             problems.append(f"image without real alt text: {img['src']} (alt {img['alt']!r})")
+        if not img.get("linked", True):
+            problems.append(f"image not clickable to open at full size: {img['src']}")
     for m in BAD_TEXT.finditer(report["text"]):
         around = report["text"][max(m.start() - 60, 0) : m.end() + 60].replace("\n", " ")
         problems.append(f"raw {m.group(0)!r} in the visible text: ...{around}...")
@@ -369,7 +371,7 @@ def test_checks_catch_what_a_reader_would_see(tmp_path: Path):
         "text": r"accuracy NaN and \(\beta\) and $x$",
         "images": [
             {"src": "file:///missing.png", "ok": False, "alt": "a"},
-            {"src": "b", "ok": True, "alt": ""},
+            {"src": "b", "ok": True, "alt": "", "linked": False},
         ],
         "links": [page.as_uri() + "#here", page.as_uri() + "#nowhere", (tmp_path / "gone.html").as_uri()],
         "katexErrors": 1,
@@ -383,6 +385,7 @@ def test_checks_catch_what_a_reader_would_see(tmp_path: Path):
         "$",
         "image not loaded",
         "alt text",
+        "full size",
         "console: boom",
         "#nowhere",
         "gone.html",
