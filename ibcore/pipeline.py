@@ -472,6 +472,9 @@ def main(argv: Sequence[str] | None = None, root: Path = REPO_ROOT) -> int:
         print(f"[pipeline] error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
         return 2
     start = time.perf_counter()
+    # the notebooks' provenance banners count records written after this moment as trained in
+    # this build (ibcore.report.stored_run_ids), also those the training workers stored
+    os.environ.setdefault("IBCORE_BUILD_STARTED", str(time.time()))
     training: dict[str, Any] = {"workers": args.workers, "seconds": 0.0, "runs": 0}
     try:
         if args.workers > 1:

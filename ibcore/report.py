@@ -237,13 +237,27 @@ def caption(label: str, text: str, name: str | None = None) -> str:
 # -- provenance ----------------------------------------------------------------------------
 
 
-def stored_run_ids(results_dir: str | os.PathLike, kind: str) -> set[str]:
-    """Run ids already stored under ``results_dir/kind`` (call before training, so that
-    :func:`provenance` can tell runs read back from runs trained in this build)."""
+#: Environment variable in which ``python3 -m ibcore.pipeline`` records when the build started
+#: (seconds since the epoch), so that runs its training workers stored before the notebooks
+#: executed still count as trained in this build.
+BUILD_STARTED_ENV = "IBCORE_BUILD_STARTED"
+
+
+def stored_run_ids(results_dir: str | os.PathLike, kind: str, started: float | None = None) -> set[str]:
+    """Run ids stored under ``results_dir/kind`` before this build (call before training, so
+    that :func:`provenance` can tell runs read back from runs trained in this build). A record
+    written after ``started`` (default: the time in ``$IBCORE_BUILD_STARTED``, set by the
+    pipeline) was trained in this build and is left out."""
     folder = Path(results_dir) / kind
     if not folder.is_dir():
         return set()
-    return {p.stem for p in folder.glob("*.json") if "." not in p.stem}
+    if started is None and os.environ.get(BUILD_STARTED_ENV):
+        started = float(os.environ[BUILD_STARTED_ENV])
+    return {
+        p.stem
+        for p in folder.glob("*.json")
+        if "." not in p.stem and (started is None or p.stat().st_mtime < started)
+    }
 
 
 def _seeds(records: Sequence[Mapping[str, Any]]) -> list[int]:

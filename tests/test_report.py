@@ -108,6 +108,7 @@ def test_provenance_banner_says_where_the_numbers_come_from(tmp_path):
     ):
         assert part in text, part
     assert "1 trained in this build, 1 read back" in text
+    assert report.stored_run_ids(tmp_path, "table1", started=0.0) == set()  # written after: trained now
     assert "none trained" in report.provenance("tiny", records[:1], stored_before=before)
     assert "all runs trained" in report.provenance("tiny", records[1:], stored_before=before)
 
