@@ -199,6 +199,27 @@ def _execute(
     )
 
 
+#: Tags of the cells papermill reads or writes the parameters in; the book does not show them.
+PARAMETER_TAGS = ("parameters", "injected-parameters")
+
+
+def hide_parameter_cells(path: Path) -> int:
+    """Tag the parameter cells of the executed notebook ``path`` ``remove-cell`` (papermill's
+    injected cell carries only its own tag); returns how many cells were tagged."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    changed = 0
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if any(t in tags for t in PARAMETER_TAGS) and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+            changed += 1
+    if changed:
+        nbformat.write(nb, path)
+    return changed
+
+
 def execute_notebook(
     input_path: Path,
     output_path: Path,
@@ -248,6 +269,7 @@ def execute_notebook(
             "if memory ran out"
         ) from None
     else:
+        hide_parameter_cells(tmp)
         _make_readable(tmp)
         os.replace(tmp, output_path)
         failed.unlink(missing_ok=True)
@@ -580,6 +602,9 @@ def main(argv: Sequence[str] | None = None, root: Path = REPO_ROOT) -> int:
         print(f"[pipeline] error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
         return 2
     start = time.perf_counter()
+    # the notebooks' provenance banners count records written after this moment as trained in
+    # this build (ibcore.report.stored_run_ids), also those the training workers stored
+    os.environ.setdefault("IBCORE_BUILD_STARTED", str(time.time()))
     training: dict[str, Any] = {"workers": args.workers, "seconds": 0.0, "runs": 0}
     try:
         plan = preflight(

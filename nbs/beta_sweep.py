@@ -23,6 +23,7 @@
 # accuracy of the post-trained linear probe and the two information terms at the end of each
 # layer's training, mean ± standard deviation over seeds. The runs are Table 1 runs: where a
 # configuration coincides with one of the [Table 1 page](table1.ipynb) the record is shared.
+# The verdicts below are computed from the runs.
 
 # %% tags=["parameters"]
 # Parameters (papermill overrides them; the defaults are the "tiny" smoke size).
@@ -41,15 +42,14 @@ checkpoints = 2
 checkpoint_probe_steps = 20
 run_missing = True
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
 import matplotlib.pyplot as plt
 import pandas as pd
-from IPython.display import Markdown, display
 from myst_nb import glue
 
-from ibcore import sweep, table1
+from ibcore import report, sweep, table1
 from ibcore.claims import profile_params
-from ibcore.plotting import mean_and_spread, save_figure, set_style, symlog_zero_axis
+from ibcore.plotting import mean_and_spread, page_figure, save_figure, set_style, symlog_zero_axis
 from ibcore.results import load_records, project_path
 
 set_style()
@@ -65,76 +65,35 @@ params = dict(
 )
 configs = table1.configs_from_params(params)
 out_dir = project_path(results_dir)
+stored_before = report.stored_run_ids(out_dir, table1.KIND)
 if run_missing:
     records = table1.run_configs(configs, out_dir, device=device, data_dir=data_dir, progress=False)
 else:
     records = sweep.select_records(load_records(out_dir, table1.KIND), configs)
 missing = sweep.missing_configs(records, configs)
-table = sweep.sweep_table(records)
+table = report.paper_order(sweep.sweep_table(records), then=["beta"])
 
 
-# %% [markdown]
-# ## Run
-
-
-# %% tags=["hide-input"]
-def run_size(records, configs, missing, profile):
-    cell_text = "; ".join(
-        f"{sweep.cell_name(c['dataset'], c.get('fraction', 1.0))} with {c['steps']} steps per layer"
-        for c in cells
-    )
-    devices = sorted({r["environment"]["device"] for r in records})
-    text = (
-        f"Profile **`{profile}`**: {len(records)} of {len(configs)} runs stored "
-        f"(β ∈ {{{', '.join(f'{b:g}' for b in betas)}}} × seeds {list(seeds)}); {cell_text}; "
-        f"σ = {sigma}, batch {batch_size}, probe {probe_steps} steps. "
-        f"Device: {', '.join(devices) or 'none'}; "
-        f"training time {sum(r['timings']['train_seconds'] for r in records) / 60:.1f} min "
-        "(summed over the records, read back when already stored)."
-    )
-    return text
-
-
-display(Markdown(run_size(records, configs, missing, profile)))
-if missing:
-    display(
-        Markdown(
-            f"**Missing** ({len(missing)} runs, not stored and `run_missing` is off): "
-            + ", ".join(
-                f"{sweep.cell_name(c.dataset, c.fraction)} β = {c.beta:g} seed {c.seed}" for c in missing
-            )
-            + "."
-        )
+def layers_of(table: pd.DataFrame) -> int:
+    """Number of layers with information columns ``I_x_<i>_mean``."""
+    return len(
+        [c for c in table.columns if c.startswith("I_x_") and c[4:-5].isdigit() and c.endswith("_mean")]
     )
 
 
-# %% [markdown]
-# ## Accuracy and information against β
-#
-# The $x$-axis is symmetric-logarithmic: $\beta = 0$ sits apart at the left, the positive values
-# on a log scale. Accuracy is the linear probe's on the official test set; $I(X;L_i+\varepsilon)$
-# (AA-MINE, tied critic) and $I(Y;L_i)$ (MINE) are the DV values of the statistics networks at the
-# end of layer $i$'s training, on the first $\min(n_{\mathrm{train}}, 2048)$ training images
-# (see the [information-plane page](info_plane.ipynb) for their range). Bands: one standard
-# deviation over seeds, where there are several.
-
-
-# %% tags=["hide-input"]
-def sweep_figure(table, title_suffix=""):
+def sweep_figure(table: pd.DataFrame):
+    """Accuracy, I(X;L_i+eps) and I(Y;L_i) against beta, one row of three panels per data set."""
     groups = list(table.groupby(["dataset", "fraction"], sort=False))
-    fig, axes = plt.subplots(len(groups), 3, figsize=(14, 3.8 * len(groups)), squeeze=False)
+    fig, axes = page_figure(len(groups), 3, height=2.7)
+    n_layers = layers_of(table)
     for row, ((d, f), cell) in zip(axes, groups, strict=True):
         cell = cell.sort_values("beta")
         mean_and_spread(row[0], cell["beta"], cell["acc_mean"], cell["acc_std"], color="C0")
         zero = cell[cell["beta"] == 0]
         if len(zero):
             row[0].axhline(zero["acc_mean"].iloc[0], color="0.5", linestyle="--", linewidth=1, label="β = 0")
-            row[0].legend(loc="lower left")
         row[0].set_ylabel("test accuracy (%)")
-        n_layers = len(
-            [c for c in cell.columns if c.startswith("I_x_") and c[4:-5].isdigit() and c.endswith("_mean")]
-        )
-        for ax, name, label in ((row[1], "I_x", "I(X;Lᵢ+ε) [nats]"), (row[2], "I_y", "I(Y;Lᵢ) [nats]")):
+        for ax, name, label in ((row[1], "I_x", "I(X;Lᵢ+ε) (nats)"), (row[2], "I_y", "I(Y;Lᵢ) (nats)")):
             for i in range(1, n_layers + 1):
                 mean_and_spread(
                     ax,
@@ -143,37 +102,169 @@ def sweep_figure(table, title_suffix=""):
                     cell[f"{name}_{i}_std"],
                     color=f"C{i}",
                     label=f"layer {i}",
+                    marker=".",
                 )
             ax.set_ylabel(label)
-            ax.legend(loc="best")
         for ax in row:
             symlog_zero_axis(ax, cell["beta"])
-            ax.set_xlabel("β")
-        row[0].set_title(f"{sweep.cell_name(d, f)}: accuracy{title_suffix}")
-        row[1].set_title("compression term")
-        row[2].set_title("relevance term")
-    fig.tight_layout()
+            ax.tick_params(axis="x", labelrotation=90)
+        row[0].set_title(f"{report.cell_name(d, f)}: accuracy", fontsize="medium")
+        row[1].set_title("compression term", fontsize="medium")
+        row[2].set_title("relevance term", fontsize="medium")
+    for ax in axes[-1]:
+        ax.set_xlabel("β")
+    handles, labels = axes[0][1].get_legend_handles_labels()
+    h0, l0 = axes[0][0].get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0.06 / len(groups), 1, 1))
+    fig.legend(h0 + handles, l0 + labels, loc="lower center", ncol=n_layers + 1, fontsize="small")
     return fig
 
 
+def comparison_table(table: pd.DataFrame) -> str:
+    """Each beta > 0 against beta = 0: accuracy difference and the seed spread it is compared with."""
+    rows = pd.DataFrame(sweep.compare_to_zero(table))
+    if rows.empty:
+        return ""
+    return report.html_table(
+        rows.assign(cell=[report.cell_name(d, f) for d, f in zip(rows.dataset, rows.fraction, strict=True)]),
+        {
+            "cell": "data set",
+            "beta": "β",
+            "acc": "accuracy (%)",
+            "acc_zero": "at β = 0 (%)",
+            "difference": "difference (points)",
+            "spread": "seed spread (points)",
+            "effect": "effect",
+        },
+        {"beta": report.html_formatter(report.beta_html)},
+        missing={"spread": "one seed: none"},
+        numeric=["beta"],
+    )
+
+
+def verdict_md(table: pd.DataFrame) -> str:
+    """A computed sentence per data set: the best beta and where the penalty helps or hurts."""
+    comparisons = sweep.compare_to_zero(table)
+    if not comparisons:
+        return "No data set has both $\\beta = 0$ and $\\beta > 0$ runs: nothing to compare."
+    lines = []
+    for (d, f), cell in table.groupby(["dataset", "fraction"], sort=False):
+        rows = [c for c in comparisons if c["dataset"] == d and c["fraction"] == f]
+        if not rows:
+            continue
+        best = cell.loc[cell["acc_mean"].idxmax()]
+        groups = {
+            "raises accuracy": [c["beta"] for c in rows if c["effect"].startswith("helps")],
+            "lowers accuracy": [c["beta"] for c in rows if c["effect"].startswith("hurts")],
+            "changes accuracy by less than the seed spread": [
+                c["beta"] for c in rows if c["effect"] == "within spread"
+            ],
+        }
+        clauses = [
+            f"{what} at $\\beta \\in \\{{{', '.join(report.beta_tex(b) for b in bs)}\\}}$"
+            for what, bs in groups.items()
+            if bs
+        ]
+        text = (
+            f"- **{report.cell_name(d, f)}**: best $\\beta = {report.beta_tex(best['beta'])}$ "
+            f"({report.sig(best['acc_mean'])} % against {report.sig(rows[0]['acc_zero'])} % "
+            "at $\\beta = 0$). "
+            "The penalty " + "; ".join(clauses) + "."
+        )
+        if any("(1 seed)" in c["effect"] for c in rows):
+            text += " With one seed on at least one side there is no spread to compare with: only signs."
+        lines.append(text)
+    return "\n".join(lines)
+
+
+def numbers_table(table: pd.DataFrame) -> str:
+    """Mean ± std over seeds of the accuracy and of each layer's two information terms (the
+    number of seeds has its own column, so a single seed shows its value alone)."""
+    n_layers = layers_of(table)
+    shown = table.assign(
+        cell=[report.cell_name(d, f) for d, f in zip(table.dataset, table.fraction, strict=True)],
+        accuracy=[report.mean_std(m, s) for m, s in zip(table.acc_mean, table.acc_std, strict=True)],
+    )
+    columns = {"cell": "data set", "beta": "β", "n": "seeds", "accuracy": "accuracy (%)"}
+    for name, tex in (("I_x", "I(X;L_{i}+\\varepsilon)"), ("I_y", "I(Y;L_{i})")):
+        for i in range(1, n_layers + 1):
+            shown[f"{name}_{i}"] = [
+                report.mean_std(m, s)
+                for m, s in zip(shown[f"{name}_{i}_mean"], shown[f"{name}_{i}_std"], strict=True)
+            ]
+            columns[f"{name}_{i}"] = "$" + tex.replace("{i}", str(i)) + "$"
+    return report.html_table(
+        shown,
+        columns,
+        {"beta": report.html_formatter(report.beta_html)},
+        numeric=[c for c in columns if c not in ("cell",)],
+    )
+
+
+# %% tags=["remove-input"]
+report.show_md(
+    report.provenance(
+        profile,
+        records,
+        stored_before=stored_before,
+        results_dir=results_dir,
+        expected=len(configs),
+        extra=(
+            "Layer-by-layer IB training on "
+            + "; ".join(
+                f"{report.cell_name(c['dataset'], c.get('fraction', 1.0))} ({c['steps']} steps a layer)"
+                for c in cells
+            )
+            + f", $\\beta \\in \\{{{', '.join(report.beta_tex(b) for b in betas)}\\}}$, noise "
+            f"$\\sigma = {sigma:g}$, batch {batch_size}, probe {probe_steps} steps."
+        ),
+    )
+)
+if missing:
+    report.show_md(
+        f"**Missing** ({len(missing)} runs, not stored and `run_missing` is off): "
+        + ", ".join(
+            f"{report.cell_name(c.dataset, c.fraction)} $\\beta = {report.beta_tex(c.beta)}$ seed {c.seed}"
+            for c in missing
+        )
+        + "."
+    )
+
+# %% [markdown]
+# ## Accuracy and information against β
+#
+# In {ref}`Figure S2 <fig-beta-sweep>` the $\beta$-axis is symmetric-logarithmic: $\beta = 0$ sits
+# apart at the left, the positive values on a log scale. Accuracy is the linear probe's on the
+# official test set; $I(X;L_i+\varepsilon)$ (AA-MINE, tied critic) and $I(Y;L_i)$ (MINE) are the
+# values of the statistics networks' Donsker-Varadhan bounds at the end of layer $i$'s training, on
+# the first $\min(n_{\mathrm{train}}, 2048)$ training images (the
+# [information-plane page](info_plane.ipynb) shows their range).
+
+# %% tags=["remove-cell"]
 if len(table):
     fig = sweep_figure(table)
     save_figure(fig, out_dir / "beta_sweep.png")
-    glue("sweep_fig", fig, display=False)
-    plt.close(fig)
 else:
-    fig = plt.figure(figsize=(4, 1))
-    fig.text(0.5, 0.5, "no sweep records in this profile", ha="center")
-    glue("sweep_fig", fig, display=False)
-    plt.close(fig)
+    fig, ax = page_figure(1, 1, height=1.0)
+    ax.axis("off")
+    ax.text(0.5, 0.5, "no sweep records in this profile", ha="center")
+glue("sweep_fig", fig, display=False)
+plt.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} sweep_fig
-# :name: fig-beta-sweep
+# ---
+# name: fig-beta-sweep
+# alt: >-
+#   Three panels a row, one row per data set, against beta on a symmetric-log axis: test accuracy
+#   with a dashed line at its beta = 0 value, then the compression and relevance terms of each
+#   layer in nats, with bands of one standard deviation over seeds.
+# ---
 #
-# Test accuracy (left), final $I(X;L_i+\varepsilon)$ (middle) and $I(Y;L_i)$ (right) of
-# layer-by-layer IB training against $\beta$; one row per data set. Mean over seeds, band ± one
-# standard deviation.
+# **Figure S2.** Test accuracy (left), final $I(X;L_i+\varepsilon)$ (middle) and $I(Y;L_i)$ (right)
+# of layer-by-layer IB training against $\beta$; one row per data set; mean over seeds, band ± one
+# standard deviation. The paper's claim is about the left panels: whether some $\beta > 0$ lies
+# above the dashed $\beta = 0$ line by more than the bands.
 # ```
 
 # %% [markdown]
@@ -183,78 +274,59 @@ else:
 # exceeds the combined seed spread $\sqrt{s_\beta^2 + s_0^2}$ (with one seed there is no spread
 # and only the sign is reported).
 
-# %% tags=["hide-input"]
-display(Markdown(sweep.verdict_markdown(table)))
-comparison = pd.DataFrame(sweep.compare_to_zero(table))
-if len(comparison):
-    display(comparison.round(2).style.hide(axis="index"))
+# %% tags=["remove-input"]
+report.show_md(verdict_md(table))
+if comparison := comparison_table(table):
+    report.show_html(comparison)
 for _, r in table.iterrows():
     glue(
         f"sweep_{r.dataset}_{r.fraction:g}_{r.beta:g}",
-        f"{r.acc_mean:.2f}" + ("" if pd.isna(r.acc_std) else f" ± {r.acc_std:.2f}"),
+        report.mean_std(r.acc_mean, r.acc_std, int(r.n)),
         display=False,
     )
 
 # %% [markdown]
 # ## Numbers
 #
-# Mean and standard deviation over seeds per β; `n` seeds.
+# Mean ± standard deviation over seeds for each $\beta$: test accuracy (%) and each layer's
+# two information terms at the end of its training (nats).
 
-# %% tags=["hide-input"]
-cols = ["dataset", "fraction", "beta", "n", "acc_mean", "acc_std"] + [
-    c for c in table.columns if c.startswith(("I_x_", "I_y_")) and not c.startswith(("I_x_last", "I_y_last"))
-]
-display(table[cols].round(3).style.hide(axis="index"))
+# %% tags=["remove-input"]
+report.show_html(numbers_table(table))
 
-# %% [markdown]
-# ## Stored paper-size runs
-#
-# When `paper_results_dir` is set, the sweep records stored there by the `paper` profile are shown
-# as well (read back, never retrained here), with what is still missing.
-
-# %% tags=["hide-input"]
+# %% tags=["remove-input"]
 if paper_results_dir and project_path(paper_results_dir) != out_dir:
     paper_params = profile_params("paper", "beta_sweep")
     paper_configs = table1.configs_from_params(paper_params) if paper_params.get("cells") else []
     stored = sweep.select_records(load_records(project_path(paper_results_dir), table1.KIND), paper_configs)
     paper_missing = sweep.missing_configs(stored, paper_configs)
-    display(
-        Markdown(
-            f"**Stored records in `{paper_results_dir}`** (profile `paper`): {len(stored)} of "
-            f"{len(paper_configs)} sweep runs."
-        )
-    )
     if stored:
-        paper_table = sweep.sweep_table(stored)
-        fig = sweep_figure(paper_table, " (paper profile, stored)")
+        report.show_md(
+            "## Stored paper-size runs\n\n"
+            f"The sweep runs of the `paper` profile stored under `{paper_results_dir}/` "
+            f"({len(stored)} of {len(paper_configs)}), read back, never retrained here; "
+            "{ref}`Figure S3 <fig-beta-sweep-paper>` draws them as {ref}`Figure S2 <fig-beta-sweep>` does."
+        )
+        paper_table = report.paper_order(sweep.sweep_table(stored), then=["beta"])
+        fig = sweep_figure(paper_table)
         save_figure(fig, out_dir / "beta_sweep_paper.png")
-        plt.show()
-        display(Markdown(sweep.verdict_markdown(paper_table)))
-        display(
-            paper_table[
-                [
-                    "dataset",
-                    "fraction",
-                    "beta",
-                    "n",
-                    "steps",
-                    "acc_mean",
-                    "acc_std",
-                    "I_x_last_mean",
-                    "I_y_last_mean",
-                ]
-            ]
-            .round(3)
-            .style.hide(axis="index")
+        glue("sweep_paper_fig", fig, display=False)
+        plt.close(fig)
+        report.show_md(
+            "```{glue:figure} sweep_paper_fig\n---\nname: fig-beta-sweep-paper\nalt: >-\n"
+            "  The panels of Figure S2 for the stored paper-size sweep runs.\n---\n\n"
+            "**Figure S3.** As {ref}`Figure S2 <fig-beta-sweep>`, for the stored runs of the `paper` "
+            "profile.\n```"
         )
-    if paper_missing:
-        by_cell = pd.DataFrame(
-            [{"cell": sweep.cell_name(c.dataset, c.fraction), "beta": c.beta} for c in paper_missing]
-        )
-        gaps = []
-        for cell, part in by_cell.groupby("cell", sort=False):
-            gap_betas = ", ".join(f"{b:g}" for b in sorted(set(part.beta)))
-            gaps.append(f"{cell}: {len(part)} runs (β ∈ {{{gap_betas}}})")
-        display(Markdown("Still missing: " + "; ".join(gaps) + "."))
-else:
-    display(Markdown("No separate stored paper-size records for this profile."))
+        report.show_md(verdict_md(paper_table))
+        report.show_html(numbers_table(paper_table))
+        if paper_missing:
+            report.show_md(
+                "Still missing: "
+                + ", ".join(
+                    f"{report.cell_name(c.dataset, c.fraction)} $\\beta = {report.beta_tex(c.beta)}$ "
+                    f"seed {c.seed}"
+                    for c in paper_missing
+                )
+                + "."
+            )

@@ -104,3 +104,24 @@ display(Markdown(claims.markdown_table(table)))
 #   else when the estimates compared are certified (for cross-entropy: every checkpoint of the
 #   layer); a deciding layer that disagrees makes the row fail, and a row with undecided layers
 #   is otherwise not measurable.
+
+# %% tags=["remove-cell"]
+# Findings at a glance, glued into the book's intro: the verdicts of the paper-size records where
+# this build has them (else of this profile), as a small HTML table and counts.
+from ibcore import report
+
+glance_source = sources[-1]
+glance = table[table.source == glance_source]
+glance_counts = claims.verdict_counts(glance)
+report.glue_html("claims_glance_source", f"<code>{glance_source}</code>")
+for name, verdict in (
+    ("holds", claims.HOLDS),
+    ("fails", claims.FAILS),
+    ("unmeasured", claims.NOT_MEASURED),
+    ("unmeasurable", claims.NOT_MEASURABLE),
+):
+    report.glue_html(f"claims_glance_{name}", str(glance_counts[verdict]))
+report.glue_html(
+    "claims_glance",
+    report.html_table(glance, {"claim": "claim of the paper", "ours": "our numbers", "verdict": "verdict"}),
+)

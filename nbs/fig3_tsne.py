@@ -64,18 +64,17 @@ perplexity = 30.0
 relative_resolution = 0.25
 run_missing = True
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import Markdown, display
 from myst_nb import glue
 
-from ibcore import representation, table1
+from ibcore import report, representation, table1
 from ibcore.config import TrainConfig
 from ibcore.data import load_dataset
-from ibcore.plotting import save_figure, set_style
+from ibcore.plotting import page_figure, save_figure, set_style
 from ibcore.results import load_records, project_path
 from ibcore.sweep import missing_configs, select_records
 
@@ -96,6 +95,7 @@ configs = representation.configs_from_params(
         checkpoint_probe_steps=checkpoint_probe_steps,
     )
 )
+stored_before = report.stored_run_ids(out_dir, representation.KIND)
 if run_missing:
     records = table1.run_configs(
         configs,
@@ -112,26 +112,25 @@ missing = missing_configs(records, configs)
 data = load_dataset(dataset, data_dir, "cpu", fraction=fraction, subset_seed=seeds[0])
 x, labels = data.x_test[:n_points], data.y_test[:n_points].numpy()
 
-# %% [markdown]
-# ## Run
-
-# %% tags=["hide-input"]
-devices = sorted({r["environment"]["device"] for r in records})
-display(
-    Markdown(
-        f"Profile **`{profile}`**: {len(records)} first-layer IB runs "
-        f"(β ∈ {{{', '.join(f'{b:g}' for b in betas)}}}, seeds {list(seeds)}), "
-        f"{dataset.upper()} {100 * fraction:g} % ({data.source['n_train']} training images), "
-        f"{steps} steps of batch {batch_size} on layer 1 only (`max_layers=1`), σ = {sigma}; "
-        f"representations of the first {len(labels)} test images. "
-        f"Training device: {', '.join(devices) or 'none'}; "
-        f"training time {sum(r['timings']['train_seconds'] for r in records):.0f} s "
-        "(summed over the records, read back when already stored)."
-        + (f" **Missing runs** (not stored, `run_missing` is off): {len(missing)}." if missing else "")
+# %% tags=["remove-input"]
+report.show_md(
+    report.provenance(
+        profile,
+        records,
+        stored_before=stored_before,
+        results_dir=results_dir,
+        what="first-layer IB runs",
+        expected=len(configs),
+        extra=(
+            f"{report.cell_name(dataset, fraction)} ({data.source['n_train']} training images), "
+            f"$\\beta \\in \\{{{', '.join(report.beta_tex(b) for b in betas)}\\}}$, {steps} steps of "
+            f"batch {batch_size} on layer 1 only, noise $\\sigma = {sigma:g}$; the measures and embeddings "
+            f"use the first {len(labels)} test images."
+        ),
     )
 )
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
 t0 = time.perf_counter()
 rows, embeddings, curves = [], {}, {}
 rels = np.geomspace(0.02, 2.0, 15)
@@ -162,47 +161,56 @@ measure_seconds = time.perf_counter() - t0
 # %% [markdown]
 # ## Embeddings
 #
-# Each point is one test image, coloured by its digit; the embedding is seeded, with perplexity
-# `perplexity` and PCA initialisation. Panel (c) shows $N_{\mathrm{eff}}$ at every relative
-# resolution, so that the comparison does not hang on one choice of $h$; the dotted line marks
-# `relative_resolution`.
+# In {ref}`Figure 3 <fig-fig3>` each point of panels (a) and (b) is one test image, coloured by its
+# digit; the embedding is seeded, with perplexity `perplexity` and PCA initialisation. Panel (c)
+# shows $N_{\mathrm{eff}}$ at every relative resolution, so that the comparison does not hang on one
+# choice of $h$; the dotted line marks `relative_resolution`.
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
 order = sorted(embeddings, reverse=True)
-fig, axes = plt.subplots(1, len(order) + 1, figsize=(4.6 * (len(order) + 1), 4.4))
+fig, axes = page_figure(1, len(order) + 1, height=2.9)
+axes = axes[0]
 cmap = plt.get_cmap("tab10")
-for k, (ax, beta) in enumerate(zip(axes, order, strict=False)):
-    e = embeddings[beta]
+for k, (ax, b) in enumerate(zip(axes, order, strict=False)):
+    e = embeddings[b]
     for digit in range(10):
         sel = labels == digit
-        ax.scatter(e[sel, 0], e[sel, 1], s=6, color=cmap(digit), label=str(digit), alpha=0.8, linewidths=0)
-    ax.set_title(f"({chr(97 + k)}) β = {beta:g}")
+        ax.scatter(e[sel, 0], e[sel, 1], s=4, color=cmap(digit), label=str(digit), alpha=0.8, linewidths=0)
+    ax.set_title(f"({chr(97 + k)}) $\\beta = {report.beta_tex(b)}$")
     ax.set_xticks([])
     ax.set_yticks([])
-axes[0].legend(title="digit", markerscale=2.5, fontsize=8, ncol=2, loc="best")
 ax = axes[-1]
-for beta in order:
-    ax.plot(rels, curves[beta], marker="o", ms=3, label=f"β = {beta:g}")
+for b in order:
+    ax.plot(rels, curves[b], marker="o", ms=3, label=f"$\\beta = {report.beta_tex(b)}$")
 ax.axvline(relative_resolution, color="0.5", linestyle=":")
 ax.set_xscale("log")
 ax.set_yscale("log")
-ax.set_xlabel("resolution h / RMS radius")
-ax.set_ylabel("effective number of points")
-ax.set_title(f"({chr(97 + len(order))}) N_eff, scale-free")
-ax.legend()
-fig.tight_layout()
+ax.set_xlabel("h / RMS radius")
+ax.set_ylabel("effective points")
+ax.set_title(f"({chr(97 + len(order))}) N_eff")
+ax.legend(fontsize="small")
+handles, names = axes[0].get_legend_handles_labels()
+fig.tight_layout(rect=(0, 0.1, 1, 1))
+fig.legend(handles, names, loc="lower center", ncol=10, title="digit", markerscale=2.5, fontsize="small")
 save_figure(fig, out_dir / "fig3_tsne.png")
 glue("fig3_fig", fig, display=False)
 plt.close(fig)
 
 # %% [markdown]
 # ```{glue:figure} fig3_fig
-# :name: fig-fig3
+# ---
+# name: fig-fig3
+# alt: >-
+#   Two t-SNE scatter plots of the first layer's outputs for test images coloured by digit, for a
+#   large and a small beta, and a log-log plot of the effective number of points against the
+#   resolution relative to the layer's radius, one line per beta.
+# ---
 #
-# t-SNE embeddings of the first-layer representation $L_1$ of the MNIST net after IB training of
-# layer 1 with a large and a small $\beta$ (the paper's Fig. 3 uses $10^2$ and $10^{-3}$), and the
-# effective number of points $N_{\mathrm{eff}}$ against the resolution relative to the layer's RMS
-# radius.
+# **Figure 3.** (a, b) t-SNE embeddings of the first-layer representation $L_1$ of the MNIST net
+# after IB training of layer 1 with a large and a small $\beta$ (the paper's Figure 3 uses $10^2$
+# and $10^{-3}$). (c, ours) The effective number of points $N_{\mathrm{eff}}$ against the resolution
+# relative to the layer's RMS radius. The paper reads tight, few clusters in (a) as a quantised
+# layer; in (c) that would show as a lower curve for the large $\beta$ at small resolutions.
 # ```
 
 # %% [markdown]
@@ -213,36 +221,28 @@ plt.close(fig)
 # $N_{\mathrm{eff}}$ at $h = \sigma$ and at the relative resolution, and the fraction of ReLU
 # outputs that are positive.
 
-# %% tags=["hide-input"]
-shown = table[
-    [
-        "beta",
-        "seeds",
-        "test_accuracy",
-        "I_x",
-        "I_y",
-        "radius",
-        "n_eff_noise",
-        "n_eff_relative",
-        "active_fraction",
-    ]
-].rename(
-    columns={
-        "test_accuracy": "probe acc. (%)",
-        "I_x": "I(X;L₁+ε)",
-        "I_y": "I(Y;L₁)",
-        "radius": "RMS radius",
-        "n_eff_noise": "N_eff(h=σ)",
-        "n_eff_relative": f"N_eff(h={relative_resolution:g}·radius)",
-        "active_fraction": "ReLU on",
-    }
-)
-display(shown.round(3).style.hide(axis="index"))
-display(
-    Markdown(
-        f"$n$ = {len(labels)} test images, so $N_{{\\mathrm{{eff}}}} \\le$ {len(labels)}; "
-        f"measuring and embedding took {measure_seconds:.0f} s."
+# %% tags=["remove-input"]
+report.show_html(
+    report.html_table(
+        table,
+        {
+            "beta": "β",
+            "seeds": "seeds",
+            "test_accuracy": "probe accuracy (%)",
+            "I_x": "$I(X;L_1+\\varepsilon)$",
+            "I_y": "$I(Y;L_1)$",
+            "radius": "RMS radius",
+            "n_eff_noise": "$N_{\\mathrm{eff}}(h=\\sigma)$",
+            "n_eff_relative": f"$N_{{\\mathrm{{eff}}}}(h={relative_resolution:g}\\cdot$radius$)$",
+            "active_fraction": "ReLU outputs > 0",
+        },
+        {"beta": report.html_formatter(report.beta_html)},
+        numeric=["beta"],
     )
+)
+report.show_md(
+    f"$n$ = {len(labels)} test images, so $N_{{\\mathrm{{eff}}}} \\le$ {len(labels)}; "
+    f"measuring and embedding took {measure_seconds:.0f} s."
 )
 
 # %% [markdown]
@@ -250,8 +250,46 @@ display(
 #
 # Computed from the table above, largest against smallest β:
 
-# %% tags=["hide-input"]
-display(Markdown(representation.verdict_markdown(verdict)))
+
+# %% tags=["remove-input"]
+def verdict_md(verdict: dict) -> str:
+    """One line per measure (large against small beta) and the conclusion they support."""
+    if not verdict:
+        return "Fewer than two values of $\\beta$ were run: nothing to compare."
+    large, small = report.beta_tex(verdict["beta_large"]), report.beta_tex(verdict["beta_small"])
+    names = {
+        "I_x": "AA-MINE's $I(X;L_1+\\varepsilon)$ at the end of training (nats)",
+        "n_eff_noise": "$N_{\\mathrm{eff}}$ at $h = \\sigma$ (points distinguishable under the noise)",
+        "n_eff_relative": "$N_{\\mathrm{eff}}$ at the relative resolution (scale-free cluster count)",
+    }
+    lines = [
+        f"- {names.get(name, name)}: {report.sig(m['large'])} at $\\beta = {large}$, "
+        f"{report.sig(m['small'])} at $\\beta = {small}$: **{'lower' if m['lower'] else 'not lower'}**."
+        for name, m in verdict["measures"].items()
+    ]
+    noise = verdict["measures"].get("n_eff_noise", {}).get("lower")
+    rel = verdict["measures"].get("n_eff_relative", {}).get("lower")
+    if verdict["all_lower"]:
+        lines.append(
+            "\nThe larger $\\beta$ gives fewer effective points and a lower $I(X;L_1+\\varepsilon)$ on "
+            "every measure, as the paper claims."
+        )
+    elif noise and rel is False:
+        lines.append(
+            "\nThe larger $\\beta$ compresses the layer relative to the noise (fewer points distinguishable "
+            "at $h = \\sigma$), but not by clustering: relative to its own scale the large-$\\beta$ "
+            "representation is *not* more discrete. The paper's reading of its Figure 3 as a quantisation "
+            "is not supported by this run."
+        )
+    else:
+        lines.append(
+            "\nThe measures do not all agree with the paper's claim that a larger $\\beta$ discretises "
+            "the layer."
+        )
+    return "\n".join(lines)
+
+
+report.show_md(verdict_md(verdict))
 summary = {
     "profile": profile,
     "n_points": int(len(labels)),
@@ -266,8 +304,8 @@ summary = {
 representation.write_summary(out_dir / representation.SUMMARY_NAME, summary)
 if verdict:
     for name, m in verdict["measures"].items():
-        glue(f"fig3_{name}_large", round(m["large"], 3), display=False)
-        glue(f"fig3_{name}_small", round(m["small"], 3), display=False)
+        glue(f"fig3_{name}_large", report.sig(m["large"]), display=False)
+        glue(f"fig3_{name}_small", report.sig(m["small"]), display=False)
     glue("fig3_all_lower", "yes" if verdict["all_lower"] else "no", display=False)
 
 # %% [markdown]

@@ -42,15 +42,14 @@ checkpoint_probe_steps = 20
 variants = [{"dataset": "mnist", "fraction": 0.01, "sigma": 2.0, "seeds": [0]}]
 run_missing = True
 
-# %%
+# %% tags=["remove-cell"]
 import matplotlib.pyplot as plt
 import pandas as pd
-from IPython.display import Markdown, display
 from myst_nb import glue
 
-from ibcore import table1
+from ibcore import report, table1
 from ibcore.claims import profile_params
-from ibcore.plotting import set_style
+from ibcore.plotting import page_figure, set_style
 from ibcore.results import load_records, project_path
 from ibcore.sweep import select_records
 
@@ -69,65 +68,134 @@ params = dict(
 configs = table1.configs_from_params(params)
 out_dir = project_path(results_dir)
 variant_configs = table1.variant_configs(dict(params, beta=beta, variants=variants))
+stored_before = report.stored_run_ids(out_dir, table1.KIND)
 if run_missing:
     records = table1.run_configs(configs, out_dir, device=device, data_dir=data_dir)
     variant_records = table1.run_configs(variant_configs, out_dir, device=device, data_dir=data_dir)
 else:
     records = select_records(load_records(out_dir, table1.KIND), configs)
     variant_records = select_records(load_records(out_dir, table1.KIND), variant_configs)
-summary = table1.summarise(records)
+summary = report.paper_order(table1.summarise(records))
+ROW_LABEL = {
+    "ce": "Cross-entropy",
+    "iy": "$I(Y;L_i)$ only",
+    "ib": f"full IB, $\\beta = {report.beta_tex(beta)}$",
+}
 
-# %% [markdown]
-# ## Our run
-#
-# The table below comes from the records this page's profile produced. `n` is the number of seeds
-# per cell, `steps` the training steps per layer (IB rows) or in total (cross-entropy), `seconds` the
-# mean wall time of one run on `device` (the stored CPU records were trained two or three runs at a
-# time on a 2-core machine, so their `seconds` are upper bounds, not a benchmark: see the
-# performance page).
 
-# %%
-display(
-    Markdown(
-        f"**Profile `{profile}`**: {len(records)} runs, seeds {list(seeds)}, "
-        f"sigma = {sigma}, beta of the full-IB row = {beta}, batch {batch_size}."
+def paper_table(summary: pd.DataFrame) -> str:
+    """Table 1 as in the paper: one row per method, per data set our mean ± std and the paper's value."""
+    cells_ = list(dict.fromkeys(zip(summary.dataset, summary.fraction, strict=True)))
+    wide, columns = [], {"method": "method"}
+    for row in ("ce", "iy", "ib"):
+        part = summary[summary.row == row]
+        if not len(part):
+            continue
+        entry = {"method": ROW_LABEL[row]}
+        for d, f in cells_:
+            hit = part[(part.dataset == d) & (part.fraction == f)]
+            name = report.cell_name(d, f)
+            entry[f"{name} ours"] = (
+                report.mean_std(hit["mean"].iloc[0], hit["std"].iloc[0], int(hit["n"].iloc[0]))
+                if len(hit)
+                else "not run in this profile"
+            )
+            paper_value = table1.PAPER.get((d, f), {}).get(row)
+            entry[f"{name} paper"] = "not in the paper" if paper_value is None else f"{paper_value:.2f}"
+        wide.append(entry)
+    for d, f in cells_:
+        name = report.cell_name(d, f)
+        columns[f"{name} ours"] = f"{name}: ours"
+        columns[f"{name} paper"] = f"{name}: paper"
+    return report.html_table(pd.DataFrame(wide), columns, numeric=[c for c in columns if c != "method"])
+
+
+def runs_table(summary: pd.DataFrame) -> str:
+    """How each number of the table was obtained: seeds, steps, wall time, device."""
+    return report.html_table(
+        summary.assign(
+            cell=[report.cell_name(d, f) for d, f in zip(summary.dataset, summary.fraction, strict=True)],
+            method=summary.row.map(ROW_LABEL),
+        ),
+        {
+            "cell": "data set",
+            "method": "method",
+            "n": "seeds",
+            "steps": "steps (a layer / in all)",
+            "seconds": "mean wall time of a run (s)",
+            "device": "device",
+        },
+    )
+
+
+# %% tags=["remove-input"]
+report.show_md(
+    report.provenance(
+        profile,
+        records + variant_records,
+        stored_before=stored_before,
+        results_dir=results_dir,
+        expected=len(configs) + len(variant_configs),
+        extra=f"Noise $\\sigma = {sigma:g}$, batch {batch_size}, linear probe {probe_steps} steps.",
     )
 )
-shown = summary[["dataset", "fraction", "method", "mean", "std", "n", "paper", "steps", "seconds", "device"]]
-shown = shown.round({"mean": 2, "std": 2, "seconds": 1})
-display(shown)
-glue("table1_ours", shown, display=False)
+
+# %% [markdown]
+# ## Test accuracy
+#
+# {ref}`Table 1 <tbl-table1>` sets our mean test accuracy (%) over seeds, ± one standard deviation,
+# beside the paper's value for each data set and method; {ref}`Figure S1 <fig-table1-bars>` draws
+# the same numbers. How many seeds, steps and seconds each number took is listed under
+# {ref}`Table S1 <tbl-table1-runs>` below.
+#
+# (tbl-table1)=
+# **Table 1.** Test accuracy (%) of the net trained end to end with cross-entropy and of the
+# layer-by-layer nets trained on $I(Y;L_i)$ alone ($\beta = 0$) or on the full IB functional
+# $I(Y;L_i) - \beta I(X;L_i+\varepsilon)$, each followed by a post-trained linear layer. Ours:
+# mean ± standard deviation over seeds; paper: its Table 1.
+
+# %% tags=["remove-input"]
+table_html = paper_table(summary)
+report.show_html(table_html)
+glance = (table_html, f"the `{profile}` profile's runs of this build")  # for the book's intro
+glue("table1_ours", summary[["dataset", "fraction", "row", "mean", "std", "n", "paper"]], display=False)
+for _, r in summary.iterrows():
+    glue(
+        f"t1_{r.dataset}_{r.fraction:g}_{r.row}",
+        report.mean_std(r["mean"], r["std"], int(r["n"])),
+        display=False,
+    )
 
 
-# %%
-def verdicts(summary):
+# %% tags=["remove-input"]
+def verdicts(summary: pd.DataFrame) -> str:
+    """One line per claim of the paper checked on ``summary``, in MyST Markdown."""
+    names = {"ib": "full IB", "iy": "$I(Y;L_i)$ only", "ce": "cross-entropy"}
     lines = []
     for c in table1.claims(summary):
-        same = "agrees with" if c["ours"] == c["paper"] else "differs from"
+        a, b = c["claim"].split(" > ")
+        same = "as in the paper" if c["ours"] == c["paper"] else "unlike the paper"
+        spread = [s for s in (c["std_a"], c["std_b"]) if s is not None and not pd.isna(s)]
+        noise = (
+            ", within the seed spread"
+            if spread and abs(c["difference"]) <= (sum(s * s for s in spread)) ** 0.5
+            else ""
+        )
         lines.append(
-            f"- {c['dataset']} {100 * c['fraction']:g} %: `{c['claim']}` is "
-            f"{'true' if c['ours'] else 'false'} in our run (difference {c['difference']:+.2f} points), "
-            f"which {same} the paper."
+            f"- {report.cell_name(c['dataset'], c['fraction'])}: {names[a]} "
+            f"{'beats' if c['ours'] else 'does not beat'} {names[b]} "
+            f"(difference {report.sig(c['difference'], 2)} points{noise}), {same}."
         )
     return "\n".join(lines)
 
 
-display(Markdown("### Claims checked on this run\n" + verdicts(summary)))
-for _, r in summary.iterrows():
-    glue(
-        f"t1_{r.dataset}_{r.fraction:g}_{r.row}",
-        f"{r['mean']:.2f} ± {0 if pd.isna(r['std']) else r['std']:.2f}",
-        display=False,
-    )
+if len(summary):
+    report.show_md("**The paper's claims on these runs.**\n\n" + verdicts(summary))
 
-# %%
-fig, axes = plt.subplots(
-    1,
-    max(1, summary.groupby(["dataset", "fraction"]).ngroups),
-    squeeze=False,
-    figsize=(4.5 * max(1, summary.groupby(["dataset", "fraction"]).ngroups), 3.6),
-)
-for ax, ((d, f), cell) in zip(axes[0], summary.groupby(["dataset", "fraction"], sort=False), strict=False):
+# %% tags=["remove-cell"]
+groups = list(summary.groupby(["dataset", "fraction"], sort=False))
+fig, axes = page_figure(1, max(1, len(groups)), height=3.4)
+for ax, ((d, f), cell) in zip(axes[0], groups, strict=False):
     x = range(len(cell))
     ax.bar(
         x,
@@ -138,96 +206,112 @@ for ax, ((d, f), cell) in zip(axes[0], summary.groupby(["dataset", "fraction"], 
         alpha=0.8,
         label="ours (mean ± std)",
     )
-    ax.scatter(x, cell["paper"], color="C3", marker="D", zorder=3, label="paper")
+    ax.scatter(x, cell["paper"], color="C3", marker="D", s=40, zorder=3, label="paper")
     ax.set_xticks(list(x), [{"ce": "CE", "iy": "I(Y;L)", "ib": "IB"}[r] for r in cell.row])
     lo = min(cell["mean"].min(), cell["paper"].min(skipna=True) if cell["paper"].notna().any() else 100)
     ax.set_ylim(max(0, lo - 5), 100)
-    ax.set_title(f"{d} {100 * f:g} %")
-    ax.set_ylabel("test accuracy (%)")
-axes[0][0].legend(loc="lower right")
-fig.tight_layout()
+    ax.set_title(report.cell_name(d, f))
+axes[0][0].set_ylabel("test accuracy (%)")
+handles, labels = axes[0][0].get_legend_handles_labels()
+fig.tight_layout(rect=(0, 0.1, 1, 1))
+fig.legend(handles, labels, loc="lower center", ncol=2)
 fig.savefig(out_dir / "table1.png", dpi=150)
 glue("table1_fig", fig, display=False)
-plt.show()
+plt.close(fig)
 
 # %% [markdown]
-# ### Variants of the full-IB row
+# ```{glue:figure} table1_fig
+# ---
+# name: fig-table1-bars
+# alt: >-
+#   Bar chart, one panel per data set: test accuracy of cross-entropy (CE), I(Y;L) only and
+#   full IB; bars are our means with their seed spreads, diamonds the paper's values.
+# ---
 #
-# Runs of the full-IB row with one setting changed (named in `setting`), to see what limits a
-# cell that falls short of the paper: more steps a layer, another noise level $\sigma$, another
-# width. The first line of each cell is the table's own full-IB row.
+# **Figure S1.** The numbers of {ref}`Table 1 <tbl-table1>`: our mean test accuracy (bars, ± one
+# standard deviation over seeds) and the paper's (diamonds). Look at the order of the three bars
+# within a panel, which is what the paper's claims are about, and at how far the bars sit from
+# the diamonds.
+# ```
 
-# %%
-if variant_records:
-    display(
-        table1.variants_frame(records, variant_records, dict(params, beta=beta)).round(
-            {"mean": 2, "std": 2, "seconds": 1}
-        )
+# %% [markdown]
+# (tbl-table1-runs)=
+# **Table S1.** The runs behind each number: seeds, training steps (a layer for the layer-by-layer
+# rows, in all for cross-entropy), mean wall time of one run and the device named in the records
+# (the stored CPU records were trained two or three runs at a time on a 2-core machine, so their
+# times are upper bounds, not a benchmark: see the performance page).
+
+# %% tags=["remove-input"]
+report.show_html(runs_table(summary))
+
+
+# %% tags=["remove-input"]
+def variants_table(frame: pd.DataFrame) -> str:
+    frame = report.paper_order(frame)
+    return report.html_table(
+        frame.assign(
+            cell=[report.cell_name(d, f) for d, f in zip(frame.dataset, frame.fraction, strict=True)],
+            accuracy=[
+                report.mean_std(m, s, int(n))
+                for m, s, n in zip(frame["mean"], frame["std"], frame["n"], strict=True)
+            ],
+        ),
+        {
+            "cell": "data set",
+            "setting": "setting changed",
+            "accuracy": "test accuracy (%)",
+            "n": "seeds",
+            "seconds": "wall time of a run (s)",
+        },
+        numeric=["accuracy"],
     )
-else:
-    display(Markdown("This profile runs no variants."))
 
-# %% [markdown]
-# ## Stored paper-size runs
-#
-# When `paper_results_dir` is set, the records stored there (the `paper` profile, resumed from
-# `results/paper` in the repository) are shown as well, read back without retraining. Their size is
-# listed beside each number.
 
-# %%
+if variant_records:
+    report.show_md(
+        "## Variants of the full-IB row\n\n"
+        "Runs of the full-IB row with one setting changed (named under *setting changed*), to see what "
+        "limits a cell that falls short of the paper: more steps a layer, another noise level "
+        "$\\sigma$, another width. The first line of each data set is the table's own full-IB row."
+    )
+    report.show_html(variants_table(table1.variants_frame(records, variant_records, dict(params, beta=beta))))
+
+# %% tags=["remove-input"]
 if paper_results_dir and project_path(paper_results_dir) != out_dir:
     # exactly the Table 1 runs of the paper profile (the beta sweep shares the folder)
+    paper_params = profile_params("paper", "table1")
     stored = select_records(
-        load_records(project_path(paper_results_dir), table1.KIND),
-        table1.configs_from_params(profile_params("paper", "table1")),
+        load_records(project_path(paper_results_dir), table1.KIND), table1.configs_from_params(paper_params)
     )
     if stored:
-        paper_summary = table1.summarise(stored)
-        display(Markdown(f"**Stored records in `{paper_results_dir}`**: {len(stored)} runs."))
-        display(
-            paper_summary[
-                [
-                    "dataset",
-                    "fraction",
-                    "method",
-                    "beta",
-                    "mean",
-                    "std",
-                    "n",
-                    "paper",
-                    "steps",
-                    "seconds",
-                    "device",
-                ]
-            ].round({"mean": 2, "std": 2, "seconds": 1})
+        paper_summary = report.paper_order(table1.summarise(stored))
+        report.show_md(
+            "## Stored paper-size runs\n\n"
+            f"The {len(stored)} Table 1 runs of the `paper` profile stored under `{paper_results_dir}/`, "
+            "read back without retraining (their run sizes are those of `profiles/paper.yml`)."
         )
-        display(Markdown(verdicts(paper_summary)))
-        paper_params = profile_params("paper", "table1")
+        report.show_html(paper_table(paper_summary))
+        glance = (paper_table(paper_summary), f"the {len(stored)} stored runs of the `paper` profile")
+        report.show_md(verdicts(paper_summary))
         stored_variants = select_records(
             load_records(project_path(paper_results_dir), table1.KIND), table1.variant_configs(paper_params)
         )
         if stored_variants:
-            display(Markdown("Variants of the full-IB row stored with them (one setting changed each):"))
-            display(
-                table1.variants_frame(stored, stored_variants, paper_params).round(
-                    {"mean": 2, "std": 2, "seconds": 1}
-                )
-            )
-    else:
-        display(Markdown(f"No stored records in `{paper_results_dir}` yet: run `make all PROFILE=paper`."))
+            report.show_md("Variants of the full-IB row stored with them (one setting changed each):")
+            report.show_html(variants_table(table1.variants_frame(stored, stored_variants, paper_params)))
 
 # %% [markdown]
-# ## Data and run size
+# ## Data
 #
-# Each record names the data file it was trained on (path and sha256). The CIFAR-10 copy used here
-# was once re-encoded as JPEG (quality 75), so absolute CIFAR-10 accuracies can differ slightly from
-# numbers on the original files.
+# Each record names the data file it was trained on (its sha256 is shown shortened). The CIFAR-10
+# copy used here was once re-encoded as JPEG (quality 75), so absolute CIFAR-10 accuracies can
+# differ slightly from numbers on the original files.
 
-# %%
+# %% tags=["remove-input"]
 sources = pd.DataFrame(
     [
         {
-            **{k: r["config"][k] for k in ("dataset", "fraction", "seed")},
+            "cell": report.cell_name(r["config"]["dataset"], r["config"]["fraction"]),
             "file": r["data_source"]["file"].split("/")[-1],
             "sha256": r["data_source"]["sha256"][:12],
             "n_train": r["data_source"]["n_train"],
@@ -235,7 +319,17 @@ sources = pd.DataFrame(
         for r in records
     ]
 ).drop_duplicates()
-display(sources)
+report.show_html(
+    report.html_table(
+        sources,
+        {"cell": "data set", "file": "file", "sha256": "sha256 (first 12)", "n_train": "training images"},
+    )
+)
+
+# %% tags=["remove-cell"]
+# The book's intro shows Table 1 "at a glance": the paper-size runs where this build has them.
+report.glue_html("table1_glance", glance[0])
+report.glue_html("table1_glance_source", report.inline_html(glance[1]))
 
 # %% [markdown]
 # ## Training choices (ours: the supplementary material is not available)

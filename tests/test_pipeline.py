@@ -176,7 +176,11 @@ def test_config_is_offline_and_strict():
     assert "sphinx.ext.intersphinx" not in extensions and "sphinx_thebe" not in extensions
     assert "sphinxcontrib.bibtex" in extensions
     assert config["launch_buttons"]["thebe"] is False
-    assert not any(config["launch_buttons"].get(k) for k in ("binderhub_url", "jupyterhub_url", "colab_url"))
+    # launch buttons are plain links; the math renderer is served with the book, not from a CDN
+    mathjax_path = str(config["sphinx"]["config"]["mathjax_path"])
+    assert not mathjax_path.startswith(("http:", "https:", "//"))
+    static = [REPO / d for d in config["sphinx"]["config"]["html_static_path"]]
+    assert any((d / mathjax_path).is_file() for d in static), mathjax_path
 
 
 def test_references_hold_the_papers_fifteen_and_are_cited_correctly():
