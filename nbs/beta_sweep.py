@@ -43,6 +43,10 @@ checkpoint_probe_steps = 20
 run_missing = True
 
 # %% tags=["remove-cell"]
+from ibcore.notebooks import check_parameters
+
+check_parameters(globals(), "beta_sweep")
+
 import matplotlib.pyplot as plt
 import pandas as pd
 from myst_nb import glue

@@ -34,6 +34,10 @@ paper_profile = "paper"
 data_dir = None
 
 # %% tags=["hide-input"]
+from ibcore.notebooks import check_parameters
+
+check_parameters(globals(), "claims")
+
 from IPython.display import Markdown, display
 from myst_nb import glue
 

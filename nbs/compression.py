@@ -52,6 +52,10 @@ ce_steps = 30
 run_missing = True
 
 # %% tags=["remove-cell"]
+from ibcore.notebooks import check_parameters
+
+check_parameters(globals(), "compression")
+
 
 import matplotlib.pyplot as plt
 import pandas as pd

@@ -71,7 +71,11 @@ gaussian_dims = [8, 2]
 gaussian_samples = 3000
 training_critic = True  # panel b also runs AA-MINE with the tied mixture critic of IB training
 
-# %%
+# %% tags=["remove-cell"]
+from ibcore.notebooks import check_parameters
+
+check_parameters(globals(), "fig1_estimators")
+
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 from myst_nb import glue

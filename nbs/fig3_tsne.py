@@ -65,6 +65,10 @@ relative_resolution = 0.25
 run_missing = True
 
 # %% tags=["remove-cell"]
+from ibcore.notebooks import check_parameters
+
+check_parameters(globals(), "fig3_tsne")
+
 import time
 
 import matplotlib.pyplot as plt

@@ -48,6 +48,10 @@ measure_steps = 20
 run_missing = True
 
 # %% tags=["hide-input"]
+from ibcore.notebooks import check_parameters
+
+check_parameters(globals(), "info_plane")
+
 import math
 
 import matplotlib.pyplot as plt

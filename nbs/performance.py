@@ -44,6 +44,10 @@ data_dir = None  # unused: the benchmark needs no data files
 run = "never"
 
 # %% tags=["remove-cell"]
+from ibcore.notebooks import check_parameters
+
+check_parameters(globals(), "performance")
+
 import json
 
 import matplotlib.pyplot as plt

@@ -43,6 +43,10 @@ variants = [{"dataset": "mnist", "fraction": 0.01, "sigma": 2.0, "seeds": [0]}]
 run_missing = True
 
 # %% tags=["remove-cell"]
+from ibcore.notebooks import check_parameters
+
+check_parameters(globals(), "table1")
+
 import matplotlib.pyplot as plt
 import pandas as pd
 from myst_nb import glue
