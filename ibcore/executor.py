@@ -337,7 +337,10 @@ def _dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                # the scheduler's HTTP server binds a free port (no fixed 8787 to collide with
+                # another run) and serves no dashboard
+                dashboard_address="127.0.0.1:0",
+                scheduler_kwargs={"dashboard": False},
                 memory_limit=0,  # no nanny limit: a big run is not paused or killed by Dask
                 silence_logs=logging.CRITICAL,
                 preload=["ibcore.executor"],
