@@ -69,13 +69,14 @@ from ibcore.notebooks import check_parameters
 
 check_parameters(globals(), "fig3_tsne")
 
+import math
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 from myst_nb import glue
 
-from ibcore import report, representation, table1
+from ibcore import infoplane, report, representation, table1
 from ibcore.config import TrainConfig
 from ibcore.data import load_dataset
 from ibcore.plotting import page_figure, save_figure, set_style
@@ -160,6 +161,26 @@ for r in records:
         curves[c.beta] = representation.effective_points_curve(rep, rels)
 table = representation.measures_table(rows)
 verdict = representation.discretisation_verdict(table)
+# the status of each MI value (issue 10): I(X;L_1+eps) against log N and the exact bounds of the
+# stored weights (results/<profile>/model_bounds.json); I(Y;L_1) against [0, log 10] and Fano
+model_bounds = infoplane.load_model_bounds(out_dir)
+status = {}
+for r in records:
+    c = TrainConfig.from_dict(r["config"])
+    bounds = (model_bounds.get(r["run_id"]) or {}).get("layers", {}).get("1")
+    upper = bounds["upper"] if bounds else math.nan
+    fano = infoplane.fano_lower_bound(r["metrics"]["test_accuracy"], 10, math.log(10))
+    status[c.beta] = {
+        "I_x_bounds": f"[{bounds['lower']:.3g}, {bounds['upper']:.3g}]" if bounds else "not stored",
+        "I_x_status": infoplane.x_status(r["metrics"]["I_x"][0], infoplane.eval_n(r), upper),
+        "I_y_status": infoplane.label_status(r["metrics"]["I_y"][0], math.log(10), fano),
+    }
+table = table.assign(
+    **{
+        k: [status.get(b, {}).get(k, "") for b in table["beta"]]
+        for k in ("I_x_bounds", "I_x_status", "I_y_status")
+    }
+)
 measure_seconds = time.perf_counter() - t0
 
 # %% [markdown]
@@ -233,8 +254,11 @@ report.show_html(
             "beta": "β",
             "seeds": "seeds",
             "test_accuracy": "probe accuracy (%)",
-            "I_x": "$I(X;L_1+\\varepsilon)$",
-            "I_y": "$I(Y;L_1)$",
+            "I_x": "AA-MINE $I(X;L_1+\\varepsilon)$",
+            "I_x_status": "its status",
+            "I_x_bounds": "exact bounds",
+            "I_y": "MINE $I(Y;L_1)$",
+            "I_y_status": "its status",
             "radius": "RMS radius",
             "n_eff_noise": "$N_{\\mathrm{eff}}(h=\\sigma)$",
             "n_eff_relative": f"$N_{{\\mathrm{{eff}}}}(h={relative_resolution:g}\\cdot$radius$)$",
