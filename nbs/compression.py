@@ -62,7 +62,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from ibcore import compression, table1
+from ibcore import compression, report, table1
 from ibcore.plotting import save_figure, set_style
 from ibcore.results import load_records, project_path
 
@@ -163,7 +163,15 @@ if len(stage1):
     axes[0][-1].legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, out_dir / "compression_selection.png")
-    plt.show()
+    glue("compression_selection_fig", fig, display=False)
+    plt.close(fig)
+    report.show_md(
+        "```{glue:figure} compression_selection_fig\n---\nname: fig-compression-selection\nalt: >-\n"
+        "  One panel per penalty: validation accuracy against beta on a log axis, one line per noise "
+        "setting, the beta = 0 baseline as a dashed line, red crosses for diverged runs.\n---\n\n"
+        "**Figure S5.** Stage 1 of the study: validation accuracy of every setting. The chosen setting "
+        "of each penalty is the highest point of its panel.\n```"
+    )
     display(
         stage1.style.format({"β": "{:.0e}", "validation accuracy (%)": "{:.2f}"}, na_rep="diverged").hide()
     )
@@ -244,7 +252,7 @@ if "cross-entropy" in by_name and by_name["cross-entropy"].get("n", 0) >= 2:
         "End-to-end cross-entropy minus β = 0 layer-by-layer training: "
         f"{_effect('cross-entropy').removeprefix('cross-entropy ')}."
     )
-glue("compression_answer", Markdown(summary), display=False)
+report.glue_html("compression_answer", f"<p>{report.inline_html(summary)}</p>")  # for the intro
 display(Markdown(summary))
 
 # %% [markdown]
@@ -279,7 +287,8 @@ if len(diag):
     mean = diag.groupby(["penalty", "β", "noise", "layer"], sort=False).mean(numeric_only=True).reset_index()
     display(
         mean.style.format(
-            {"β": "{:.0e}", "σ used": "{:.3g}", "RMS radius": "{:.3g}", "active fraction": "{:.2f}"}
+            {"β": "{:.0e}", "σ used": "{:.3g}", "RMS radius": "{:.3g}", "active fraction": "{:.2f}"},
+            na_rep="— (linear layer)",
         ).hide()
     )
 
