@@ -347,6 +347,12 @@ def read_record(
     return record
 
 
+def is_record_name(path: Path) -> bool:
+    """Whether ``path`` is named as a record: ``<run id>.json``, the run id 16 hex digits
+    (:func:`config_id`); files stored beside records (``<run id>.tsne.json``) are not."""
+    return path.suffix == ".json" and len(path.stem) == 16 and all(c in "0123456789abcdef" for c in path.stem)
+
+
 def load_records(
     results_dir: str | os.PathLike, kind: str, statuses: tuple[str, ...] = ("complete",)
 ) -> list[dict]:
@@ -358,6 +364,8 @@ def load_records(
         return []
     out = []
     for path in sorted(folder.glob("*.json")):
+        if not is_record_name(path):  # e.g. <run>.tsne.json beside a record: not a record itself
+            continue
         record = read_record_file(path, kind, results_dir, statuses)
         if record is not None:
             out.append(record)

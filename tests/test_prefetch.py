@@ -125,7 +125,7 @@ def test_a_parameter_that_is_no_literal_is_named(tmp_path):
 def test_listing_the_runs_does_not_import_papermill():
     code = (
         "import sys; from ibcore import prefetch; jobs = prefetch.profile_jobs('tiny'); "
-        "assert jobs and 'papermill' not in sys.modules, sorted(sys.modules); print(len(jobs))"
+        "assert 'papermill' not in sys.modules, sorted(sys.modules); print(len(jobs))"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
