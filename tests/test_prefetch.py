@@ -61,9 +61,8 @@ def test_prefetched_runs_are_exactly_what_the_notebooks_need(tiny_root, monkeypa
             progress_bar=False,
             cwd=str(tiny_root),
         )
-    new = {
-        r for r in _records(tiny_root) - stored if not r.endswith(("fig3_tsne.json", ".tsne.json", "figure1_reference.json"))
-    }  # summary, t-SNE caches
+    summaries = ("fig3_tsne.json", ".tsne.json", "figure1_reference.json")  # summaries, t-SNE caches
+    new = {r for r in _records(tiny_root) - stored if not r.endswith(summaries)}
     assert new == set(), f"the notebooks trained runs the parallel phase missed: {sorted(new)}"
 
 
