@@ -24,6 +24,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -352,6 +353,11 @@ def _dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
         # The runs are over (or interrupted: a worker in the middle of a run does not stop by
         # itself). Tell the nannies not to restart their workers, kill those, close the rest.
         if cluster is not None:
+            # killed workers make the scheduler log closed connections with tracebacks; they are
+            # expected here and would bury the one-line interrupt message
+            quiet = {name: logging.getLogger(name).level for name in ("distributed", "tornado")}
+            for name in quiet:
+                logging.getLogger(name).setLevel(logging.CRITICAL + 1)
             for nanny in list(cluster.workers.values()):
                 with contextlib.suppress(Exception):
                     nanny.close_gracefully(reason="ibcore-done")
@@ -360,6 +366,9 @@ def _dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
             with contextlib.suppress(Exception):
                 cluster.close(timeout=5)
             _kill(pids + worker_pids(cluster))
+            if sys.exc_info()[0] is None:  # interrupted: the process ends, late messages stay quiet
+                for name, level in quiet.items():
+                    logging.getLogger(name).setLevel(level)
 
 
 def _quiet_resource_tracker() -> None:
