@@ -298,6 +298,14 @@ def fig3_rows(summary: dict | None, source: str, model_bounds: dict | None = Non
     return [_row("fig3", source, "; ".join(parts), result, note)]
 
 
+def _how_decided(c: dict) -> str:
+    """How a layer's comparison was decided, for the row's text: by certified estimates (no
+    note), by the exact bounds of its layer outputs, or not at all (uncertified values)."""
+    if not c["measurable"]:
+        return " (uncertified)"
+    return " (by exact bounds)" if c["by"] != "estimates" else ""
+
+
 def every_layer_verdict(layers: int, measurable: int, agreeing: int) -> str:
     """Verdict of a claim about every layer: it fails when a layer with certified values
     contradicts it, holds when every layer has certified values that agree, and is "not
@@ -330,15 +338,7 @@ def infoplane_rows(
         measurable = [c for c in cs if c["measurable"]]
         lowered = [c["layer"] for c in measurable if c["lower"]]
         values = ", ".join(
-            f"L{c['layer']} {c['I_x_large']:.3g} vs {c['I_x_small']:.3g}"
-            + (
-                " (uncertified)"
-                if not c["measurable"]
-                else " (by exact bounds)"
-                if c["by"] != "estimates"
-                else ""
-            )
-            for c in cs
+            f"L{c['layer']} {c['I_x_large']:.3g} vs {c['I_x_small']:.3g}" + _how_decided(c) for c in cs
         )
         verdict = every_layer_verdict(len(cs), len(measurable), len(lowered))
         note = f"lower in {len(lowered)} of {len(measurable)} layers with certified values or exact bounds"
@@ -373,17 +373,7 @@ def infoplane_rows(
                 "plane_ce",
                 source,
                 f"{cell_name(d, f)}: fall after the peak "
-                + ", ".join(
-                    f"L{c['layer']} {100 * c['drop']:.0f} %"
-                    + (
-                        " (uncertified)"
-                        if not c["measurable"]
-                        else " (by exact bounds)"
-                        if c["by"] != "estimates"
-                        else ""
-                    )
-                    for c in cs
-                ),
+                + ", ".join(f"L{c['layer']} {100 * c['drop']:.0f} %" + _how_decided(c) for c in cs),
                 verdict,
                 note,
             )

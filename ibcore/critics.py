@@ -199,8 +199,8 @@ class TiedMixtureCritic(nn.Module):
     MI 67 nats reads ~340; tests/test_penalties.py shows the bias against Eq. 5). As a penalty
     its gradient mostly pulls the nearest shuffled pair together. It stays the default
     ("tied") so that stored records keep their meaning, and it is the I(X;L_i+eps) curve
-    recorded for every penalty (``I_x``); the pairwise bounds (:func:`pairwise_kl_upper_bound`,
-    :func:`bhattacharyya_lower_bound`) are recorded beside it.
+    recorded for every penalty (``I_x``); the exact pairwise bounds of
+    :func:`ibcore.bounds.mixture_mi_bounds` are recorded beside it.
 
     The scores depend on (h, z) only through the squared distances ||z_k - h_j||^2, which do not
     depend on the critic's parameter: a caller that scores one batch twice (before and after a
@@ -268,12 +268,6 @@ def pairwise_kl_upper_bound(h: torch.Tensor, sigma: float) -> torch.Tensor:
     Differentiable in h.
     """
     return _pairwise_mixture_bound(h, sigma, 2.0)
-
-
-def bhattacharyya_lower_bound(h: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Lower bound on I(X; h(X) + eps) for X uniform over the rows of h: the pairwise bound with
-    the Bhattacharyya distance ||h_i - h_j||^2 / (8 sigma^2) in place of the KL divergence."""
-    return _pairwise_mixture_bound(h, sigma, 8.0)
 
 
 def gaussian_logdet(h: torch.Tensor, sigma: float) -> torch.Tensor:

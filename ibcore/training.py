@@ -23,9 +23,7 @@ from ibcore.config import TrainConfig
 from ibcore.critics import (
     LabelCritic,
     TiedMixtureCritic,
-    bhattacharyya_lower_bound,
     critic_param_groups,
-    pairwise_kl_upper_bound,
     squared_distances,
 )
 from ibcore.data import Dataset
@@ -96,16 +94,10 @@ def probe_accuracies(
     gen: torch.Generator,
     train_features: torch.Tensor | None = None,
 ) -> tuple[float, float]:
-    """(train, test) accuracy of a linear probe post-trained on the frozen ``net``'s output.
-
-    ``train_features``, when given, is ``net(data.x_train)`` computed already (layer-wise
-    training holds it), so the training set does not go through the net again."""
-    if train_features is None:
-        train_features = apply_in_chunks(net, data.x_train)
-    train_f = train_features.flatten(1)
-    test_f = apply_in_chunks(net, data.x_test).flatten(1)
-    probe = train_linear_probe(train_f, data.y_train, data.num_classes, steps, lr, gen)
-    return accuracy(probe, train_f, data.y_train), accuracy(probe, test_f, data.y_test)
+    """(train, test) accuracy of :func:`probe_report` (``train_features``, when given, is
+    ``net(data.x_train)`` computed already: layer-wise training holds it)."""
+    report = probe_report(net, data, steps, lr, gen, train_features)
+    return report["train"], report["test"]
 
 
 def probe_report(
@@ -694,8 +686,7 @@ def train_ib_layerwise(
                         penalty_value = i_x  # the tied critic is the penalty
                     upper = lower = None
                     if sigma > 0:
-                        upper = float(pairwise_kl_upper_bound(l_eval, sigma))
-                        lower = float(bhattacharyya_lower_bound(l_eval, sigma))
+                        lower, upper = exact_bounds(l_eval, sigma)
                     radius, active = layer_statistics(block, l_eval)
                 bad = _first_non_finite(
                     {

@@ -13,10 +13,10 @@ from torch import nn
 import ibcore.penalties
 import ibcore.training
 from ibcore.analytic import linear_gaussian_mi
+from ibcore.bounds import bhattacharyya_lower_bound
 from ibcore.config import TrainConfig
 from ibcore.critics import (
     TiedMixtureCritic,
-    bhattacharyya_lower_bound,
     gaussian_logdet,
     pairwise_kl_upper_bound,
 )
@@ -190,7 +190,7 @@ def test_pairwise_bounds_bracket_the_empirical_mi(sigma):
     h = 1.5 * torch.randn(12, 3, generator=gen, dtype=torch.float64)
     truth, se = empirical_mi(h, sigma, 200_000, gen)
     upper = float(pairwise_kl_upper_bound(h, sigma))
-    lower = float(bhattacharyya_lower_bound(h, sigma))
+    lower = bhattacharyya_lower_bound(h, sigma**2)
     assert lower - 4 * se <= truth <= upper + 4 * se
     assert upper <= math.log(12) + 1e-12
     assert upper - truth > 4 * se or sigma == 0.5  # not trivially tight where points overlap
