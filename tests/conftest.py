@@ -73,3 +73,16 @@ def cached_loads(monkeypatch, mnist_small):
 
     monkeypatch.setattr(ibcore.table1, "load_dataset", load)
     return _LOADS
+
+
+@pytest.fixture(scope="session")
+def paper_build(tmp_path_factory) -> dict:
+    """The paper profile rendered once per session in a copy of the project: {"root", "proc"
+    (the pipeline's CompletedProcess), "before" (the stored files under results/paper before the
+    render, with their sizes)}."""
+    from project_copy import copy_project, run_pipeline
+    from test_paper_render import stored_files
+
+    root = copy_project(tmp_path_factory.mktemp("paper"))
+    before = stored_files(root / "results" / "paper")
+    return {"root": root, "proc": run_pipeline("paper", root), "before": before}

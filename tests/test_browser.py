@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.parse
@@ -30,8 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from ibcore.data import DATA_ENV, find_file
+from project_copy import copy_project, run_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "_build" / "screenshots"
@@ -303,41 +301,22 @@ def check_report(name: str, report: dict[str, Any], page: Path, html_root: Path)
 
 
 def build_book(profile: str, root: Path) -> Path:
-    """Copy the repository's sources (and the stored paper records) to ``root``, run the
-    pipeline of ``profile`` there, and return the built ``_build/html``."""
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.split()
-    for rel in files:
-        src = REPO / rel
-        if src.is_file() and not rel.startswith(("results/", "tests/")):
-            (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, root / rel)
-    for sub in ("paper", "bench"):
-        shutil.copytree(REPO / "results" / sub, root / "results" / sub)
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(root),
-        "OMP_NUM_THREADS": "1",
-        DATA_ENV: str(find_file("mnist").parent),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "ibcore.pipeline", "--profile", profile, "--workers", "1", "--no-progress"],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
+    """Copy the project to ``root``, run the pipeline of ``profile`` there, return ``_build/html``."""
+    proc = run_pipeline(profile, copy_project(root))
     assert proc.returncode == 0, f"{profile} build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     return root / "_build" / "html"
 
 
 @pytest.fixture(scope="module")
-def built_book(tmp_path_factory) -> Path:
+def built_book(tmp_path_factory, request) -> Path:
     if given := os.environ.get("IBCORE_BROWSER_BOOK"):
         return Path(given).resolve()
     profile = os.environ.get("IBCORE_BROWSER_PROFILE", "paper")
+    if profile == "paper":  # the session's paper render (tests/test_paper_render.py checks it)
+        build = request.getfixturevalue("paper_build")
+        proc = build["proc"]
+        assert proc.returncode == 0, f"paper build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        return build["root"] / "_build" / "html"
     return build_book(profile, tmp_path_factory.mktemp(f"book_{profile}"))
 
 
