@@ -473,3 +473,15 @@ def ensure_model_bounds(results_dir, kind: str, data_dir: str | None = None) -> 
         }
         (results_dir / MODEL_BOUNDS_FILE).write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
     return runs
+
+
+def mi_flag(name: str, value: float, n: int | None) -> str:
+    """The status of a mean MI estimate, for its table cell: empty when certified (I(X;L+eps)
+    below log N) or in range (I(Y;L) in [0, log 10]), else a short flag."""
+    if value != value or n is None:
+        return ""
+    if name == "I_x":
+        status = x_status(value, n)
+        return "" if status == CERTIFIED else f" ({status})"
+    status = label_status(value, math.log(10))
+    return "" if status == Y_OK else f" ({status})"

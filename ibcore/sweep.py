@@ -11,6 +11,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ibcore import report
 from ibcore.config import TrainConfig
 from ibcore.results import config_id
 
@@ -115,34 +116,34 @@ def cell_name(dataset: str, fraction: float) -> str:
 
 
 def verdict_markdown(table) -> str:
-    """A computed paragraph per cell: best beta, and where the penalty helps or hurts."""
+    """A computed sentence per data set: the best beta and where the penalty helps or hurts."""
     comparisons = compare_to_zero(table)
     if not comparisons:
-        return "No cell has both β = 0 and β > 0 runs: nothing to compare."
+        return "No data set has both $\\beta = 0$ and $\\beta > 0$ runs: nothing to compare."
     lines = []
     for (d, f), cell in table.groupby(["dataset", "fraction"], sort=False):
         rows = [c for c in comparisons if c["dataset"] == d and c["fraction"] == f]
         if not rows:
             continue
         best = cell.loc[cell["acc_mean"].idxmax()]
-        helps = [c["beta"] for c in rows if c["effect"].startswith("helps")]
-        hurts = [c["beta"] for c in rows if c["effect"].startswith("hurts")]
-        within = [c["beta"] for c in rows if c["effect"] == "within spread"]
-        fmt = ", ".join
-        head = (
-            f"- **{cell_name(d, f)}** (β = 0: {rows[0]['acc_zero']:.2f} %): best β = {best['beta']:g} "
-            f"({best['acc_mean']:.2f} %)."
+        groups = {
+            "raises accuracy": [c["beta"] for c in rows if c["effect"].startswith("helps")],
+            "lowers accuracy": [c["beta"] for c in rows if c["effect"].startswith("hurts")],
+            "changes accuracy by less than the seed spread": [
+                c["beta"] for c in rows if c["effect"] == "within spread"
+            ],
+        }
+        clauses = [
+            f"{what} at $\\beta \\in \\{{{', '.join(report.beta_tex(b) for b in bs)}\\}}$"
+            for what, bs in groups.items()
+            if bs
+        ]
+        text = (
+            f"- **{report.cell_name(d, f)}**: best $\\beta = {report.beta_tex(best['beta'])}$ "
+            f"({report.sig(best['acc_mean'])} % against {report.sig(rows[0]['acc_zero'])} % "
+            "at $\\beta = 0$). "
+            "The penalty " + "; ".join(clauses) + "."
         )
-        clauses = []
-        if helps:
-            clauses.append(f"raises accuracy at β ∈ {{{fmt(f'{b:g}' for b in helps)}}}")
-        if hurts:
-            clauses.append(f"lowers accuracy at β ∈ {{{fmt(f'{b:g}' for b in hurts)}}}")
-        if within:
-            clauses.append(
-                f"changes accuracy by less than the seed spread at β ∈ {{{fmt(f'{b:g}' for b in within)}}}"
-            )
-        text = f"{head} The penalty " + "; ".join(clauses) + "."
         if any("(1 seed)" in c["effect"] for c in rows):
             text += " With one seed on at least one side there is no spread to compare with: only signs."
         lines.append(text)

@@ -47,14 +47,12 @@ from ibcore.notebooks import check_parameters
 
 check_parameters(globals(), "beta_sweep")
 
-import math
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from myst_nb import glue
 
 from ibcore import infoplane, report, sweep, table1
-from ibcore.bounds import CERTIFIED
 from ibcore.claims import profile_params
 from ibcore.plotting import mean_and_spread, page_figure, save_figure, set_style, symlog_zero_axis
 from ibcore.results import load_records, project_path
@@ -149,54 +147,7 @@ def comparison_table(table: pd.DataFrame) -> str:
     )
 
 
-def verdict_md(table: pd.DataFrame) -> str:
-    """A computed sentence per data set: the best beta and where the penalty helps or hurts."""
-    comparisons = sweep.compare_to_zero(table)
-    if not comparisons:
-        return "No data set has both $\\beta = 0$ and $\\beta > 0$ runs: nothing to compare."
-    lines = []
-    for (d, f), cell in table.groupby(["dataset", "fraction"], sort=False):
-        rows = [c for c in comparisons if c["dataset"] == d and c["fraction"] == f]
-        if not rows:
-            continue
-        best = cell.loc[cell["acc_mean"].idxmax()]
-        groups = {
-            "raises accuracy": [c["beta"] for c in rows if c["effect"].startswith("helps")],
-            "lowers accuracy": [c["beta"] for c in rows if c["effect"].startswith("hurts")],
-            "changes accuracy by less than the seed spread": [
-                c["beta"] for c in rows if c["effect"] == "within spread"
-            ],
-        }
-        clauses = [
-            f"{what} at $\\beta \\in \\{{{', '.join(report.beta_tex(b) for b in bs)}\\}}$"
-            for what, bs in groups.items()
-            if bs
-        ]
-        text = (
-            f"- **{report.cell_name(d, f)}**: best $\\beta = {report.beta_tex(best['beta'])}$ "
-            f"({report.sig(best['acc_mean'])} % against {report.sig(rows[0]['acc_zero'])} % "
-            "at $\\beta = 0$). "
-            "The penalty " + "; ".join(clauses) + "."
-        )
-        if any("(1 seed)" in c["effect"] for c in rows):
-            text += " With one seed on at least one side there is no spread to compare with: only signs."
-        lines.append(text)
-    return "\n".join(lines)
-
-
 mi_sizes = infoplane.eval_sizes(records)  # N of the DV values per cell: log N caps a certified one
-
-
-def mi_flag(name: str, value: float, n: int | None) -> str:
-    """The status of a mean MI estimate, for its table cell: empty when certified (I(X;L+eps)
-    below log N) or in range (I(Y;L) in [0, log 10]), else a short flag."""
-    if value != value or n is None:
-        return ""
-    if name == "I_x":
-        status = infoplane.x_status(value, n)
-        return "" if status == CERTIFIED else f" ({status})"
-    status = infoplane.label_status(value, math.log(10))
-    return "" if status == infoplane.Y_OK else f" ({status})"
 
 
 def numbers_table(table: pd.DataFrame) -> str:
@@ -212,7 +163,7 @@ def numbers_table(table: pd.DataFrame) -> str:
     for name, tex in (("I_x", "I(X;L_{i}+\\varepsilon)"), ("I_y", "I(Y;L_{i})")):
         for i in range(1, n_layers + 1):
             shown[f"{name}_{i}"] = [
-                report.mean_std(m, s) + mi_flag(name, m, n)
+                report.mean_std(m, s) + infoplane.mi_flag(name, m, n)
                 for m, s, n in zip(shown[f"{name}_{i}_mean"], shown[f"{name}_{i}_std"], sizes, strict=True)
             ]
             columns[f"{name}_{i}"] = "$" + tex.replace("{i}", str(i)) + "$"
@@ -298,7 +249,7 @@ plt.close(fig)
 # and only the sign is reported).
 
 # %% tags=["remove-input"]
-report.show_md(verdict_md(table))
+report.show_md(sweep.verdict_markdown(table))
 if comparison := comparison_table(table):
     report.show_html(comparison)
 for _, r in table.iterrows():
@@ -346,7 +297,7 @@ if paper_results_dir and project_path(paper_results_dir) != out_dir:
             "**Figure S3.** As {ref}`Figure S2 <fig-beta-sweep>`, for the stored runs of the `paper` "
             "profile.\n```"
         )
-        report.show_md(verdict_md(paper_table))
+        report.show_md(sweep.verdict_markdown(paper_table))
         mi_sizes.update(infoplane.eval_sizes(stored))
         report.show_html(numbers_table(paper_table))
         if paper_missing:

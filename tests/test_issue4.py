@@ -221,9 +221,9 @@ def test_sweep_table_and_comparison():
     assert effects == {1e-3: "helps", 1.0: "within spread", 100.0: "hurts"}
     text = sweep.verdict_markdown(table)
     assert (
-        "best β = 0.001" in text
-        and "The penalty raises accuracy at β ∈ {0.001}" in text
-        and "lowers accuracy at β ∈ {100}" in text
+        "best $\\beta = 10^{-3}$" in text
+        and "The penalty raises accuracy at $\\beta \\in \\{10^{-3}\\}$" in text
+        and "lowers accuracy at $\\beta \\in \\{10^{2}\\}$" in text
     )
 
 
