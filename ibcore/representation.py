@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ibcore import report
 from ibcore.config import TrainConfig, check_seeds
 from ibcore.results import StoredStateError, atomic_write_bytes
 
@@ -209,33 +210,38 @@ def discretisation_verdict(table) -> dict[str, Any]:
 
 
 def verdict_markdown(verdict: dict[str, Any]) -> str:
-    """One bullet per measure of :func:`discretisation_verdict`, and a conclusion."""
+    """One line per measure (large against small beta) and the conclusion they support."""
     if not verdict:
-        return "Fewer than two values of β were run: nothing to compare."
-    bl, bs = verdict["beta_large"], verdict["beta_small"]
-    lines = []
-    for name, m in verdict["measures"].items():
-        word = "**lower**" if m["lower"] else "**not lower**"
-        lines.append(
-            f"- {MEASURES[name]}: β = {bl:g} gives {m['large']:.4g}, "
-            f"β = {bs:g} gives {m['small']:.4g}: {word}."
-        )
+        return "Fewer than two values of $\\beta$ were run: nothing to compare."
+    large, small = report.beta_tex(verdict["beta_large"]), report.beta_tex(verdict["beta_small"])
+    names = {
+        "I_x": "AA-MINE's $I(X;L_1+\\varepsilon)$ at the end of training (nats)",
+        "n_eff_noise": "$N_{\\mathrm{eff}}$ at $h = \\sigma$ (points distinguishable under the noise)",
+        "n_eff_relative": "$N_{\\mathrm{eff}}$ at the relative resolution (scale-free cluster count)",
+    }
+    lines = [
+        f"- {names.get(name, name)}: {report.sig(m['large'])} at $\\beta = {large}$, "
+        f"{report.sig(m['small'])} at $\\beta = {small}$: **{'lower' if m['lower'] else 'not lower'}**."
+        for name, m in verdict["measures"].items()
+    ]
     noise = verdict["measures"].get("n_eff_noise", {}).get("lower")
     rel = verdict["measures"].get("n_eff_relative", {}).get("lower")
     if verdict["all_lower"]:
         lines.append(
-            "\nLarger β gives fewer effective points and a lower I(X;L₁+ε) on every measure, "
-            "as the paper claims."
+            "\nThe larger $\\beta$ gives fewer effective points and a lower $I(X;L_1+\\varepsilon)$ on "
+            "every measure, as the paper claims."
         )
     elif noise and rel is False:
         lines.append(
-            "\nLarger β compresses the layer relative to the noise (fewer points distinguishable at h = σ), "
-            "but not by clustering: relative to its own scale the large-β representation is *not* more "
-            "discrete. The paper's reading of Fig. 3 as a quantisation is not supported by this run."
+            "\nThe larger $\\beta$ compresses the layer relative to the noise (fewer points distinguishable "
+            "at $h = \\sigma$), but not by clustering: relative to its own scale the large-$\\beta$ "
+            "representation is *not* more discrete. The paper's reading of its Figure 3 as a quantisation "
+            "is not supported by this run."
         )
     else:
         lines.append(
-            "\nThe measures do not all agree with the paper's claim that larger β discretises the layer."
+            "\nThe measures do not all agree with the paper's claim that a larger $\\beta$ discretises "
+            "the layer."
         )
     return "\n".join(lines)
 

@@ -280,44 +280,7 @@ report.show_md(
 
 
 # %% tags=["remove-input"]
-def verdict_md(verdict: dict) -> str:
-    """One line per measure (large against small beta) and the conclusion they support."""
-    if not verdict:
-        return "Fewer than two values of $\\beta$ were run: nothing to compare."
-    large, small = report.beta_tex(verdict["beta_large"]), report.beta_tex(verdict["beta_small"])
-    names = {
-        "I_x": "AA-MINE's $I(X;L_1+\\varepsilon)$ at the end of training (nats)",
-        "n_eff_noise": "$N_{\\mathrm{eff}}$ at $h = \\sigma$ (points distinguishable under the noise)",
-        "n_eff_relative": "$N_{\\mathrm{eff}}$ at the relative resolution (scale-free cluster count)",
-    }
-    lines = [
-        f"- {names.get(name, name)}: {report.sig(m['large'])} at $\\beta = {large}$, "
-        f"{report.sig(m['small'])} at $\\beta = {small}$: **{'lower' if m['lower'] else 'not lower'}**."
-        for name, m in verdict["measures"].items()
-    ]
-    noise = verdict["measures"].get("n_eff_noise", {}).get("lower")
-    rel = verdict["measures"].get("n_eff_relative", {}).get("lower")
-    if verdict["all_lower"]:
-        lines.append(
-            "\nThe larger $\\beta$ gives fewer effective points and a lower $I(X;L_1+\\varepsilon)$ on "
-            "every measure, as the paper claims."
-        )
-    elif noise and rel is False:
-        lines.append(
-            "\nThe larger $\\beta$ compresses the layer relative to the noise (fewer points distinguishable "
-            "at $h = \\sigma$), but not by clustering: relative to its own scale the large-$\\beta$ "
-            "representation is *not* more discrete. The paper's reading of its Figure 3 as a quantisation "
-            "is not supported by this run."
-        )
-    else:
-        lines.append(
-            "\nThe measures do not all agree with the paper's claim that a larger $\\beta$ discretises "
-            "the layer."
-        )
-    return "\n".join(lines)
-
-
-report.show_md(verdict_md(verdict))
+report.show_md(representation.verdict_markdown(verdict))
 summary = {
     "profile": profile,
     "n_points": int(len(labels)),
