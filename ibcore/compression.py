@@ -9,6 +9,9 @@ Two stages, both declared from the profile's parameters:
 2. *Confirmation.* The chosen setting of each penalty, the beta = 0 baseline and end-to-end
    cross-entropy on all ``seeds``. Runs with the same seed share initialisation, subset and
    batches, so each comparison is a paired difference (:mod:`ibcore.stats`).
+3. *Transfer* (optional ``transfer`` parameter). The paper's penalty and the best control (the
+   control arm of highest selection validation accuracy), each at its setting chosen in stage 1,
+   with beta = 0 and cross-entropy, on another cell (e.g. MNIST 100 %) and its own seeds.
 
 The confirmation runs of a penalty are declared only once its selection runs are all stored;
 :func:`configs_from_params` therefore grows as records arrive, and callers run it until it
@@ -60,6 +63,7 @@ def _base(params: dict[str, Any]) -> TrainConfig:
         "device",
         "data_dir",
         "run_missing",
+        "transfer",
     }
     if unknown:
         raise ValueError(f"unknown compression parameter(s) {sorted(unknown)}")
@@ -228,7 +232,9 @@ def configs_from_params(params: dict[str, Any], records: Iterable[dict] = ()) ->
     """Every run the study declares given the records stored so far, without repeats."""
     records = list(records)
     seen: dict[str, TrainConfig] = {}
-    for c in selection_configs(params) + confirmation_configs(params, records):
+    for c in (
+        selection_configs(params) + confirmation_configs(params, records) + transfer_configs(params, records)
+    ):
         seen.setdefault(config_id(c.to_dict()), c)
     return list(seen.values())
 
@@ -237,9 +243,15 @@ def paired_rows(params: dict[str, Any], records: Iterable[dict]) -> list[dict[st
     """One row per penalty (and cross-entropy): the chosen setting, test accuracy over the
     seeds, and the paired difference of test accuracy to beta = 0 with its 95 % interval and
     verdict (holds / does not hold / inconclusive)."""
+    records = list(records)
+    return _paired(params, records, choices(params, records))
+
+
+def _paired(params: dict[str, Any], records: list[dict], chosen: dict[str, dict]) -> list[dict[str, Any]]:
+    """Rows of :func:`paired_rows` for the arms ``chosen`` (name -> choice), with the runs
+    declared from ``params``."""
     from ibcore.stats import paired_difference
 
-    records = list(records)
     stored = _by_id(records)
     seeds = _seeds(params, "seeds")
 
@@ -256,7 +268,7 @@ def paired_rows(params: dict[str, Any], records: Iterable[dict]) -> list[dict[st
             [baseline_config(params, s) for s in seeds],
         )
     ]
-    for name, choice in choices(params, records).items():
+    for name, choice in chosen.items():
         if choice["best"] is None:
             rows.append({"penalty": name, "verdict": "inconclusive", "reason": "every setting diverged"})
             continue
@@ -303,3 +315,75 @@ def baseline_validation(params: dict[str, Any], records: Iterable[dict], arm: di
         for s in _seeds(params, "selection_seeds")
     ]
     return None if any(v is None for v in vals) else sum(vals) / len(vals)
+
+
+#: Arms that are controls (penalties that do not hinge on one neural estimator, issue 9 item 2).
+CONTROLS = ("pairwise_kl", "logdet", "weight_decay")
+#: Keys of the ``transfer`` parameter.
+TRANSFER_KEYS = ("cell", "seeds", "arms")
+
+
+def transfer_params(params: dict[str, Any]) -> dict[str, Any] | None:
+    """The study's parameters on the transfer cell (``transfer.cell`` overrides the training
+    parameters, ``transfer.seeds`` the seeds), or None without a ``transfer`` parameter."""
+    spec = params.get("transfer")
+    if not spec:
+        return None
+    unknown = set(spec) - set(TRANSFER_KEYS)
+    if unknown:
+        raise ValueError(f"transfer: unknown key(s) {sorted(unknown)}; use {TRANSFER_KEYS}")
+    cell = dict(spec.get("cell") or {})
+    bad = set(cell) - set(TRAIN_PARAMS) - {"ce_steps"}
+    if bad:
+        raise ValueError(f"transfer.cell: unknown key(s) {sorted(bad)}; use {TRAIN_PARAMS + ('ce_steps',)}")
+    out = {**params, **cell, "seeds": list(spec.get("seeds") or params.get("seeds") or [])}
+    out.pop("transfer")
+    _seeds(out, "seeds")
+    return out
+
+
+def transfer_arms(params: dict[str, Any], records: Iterable[dict]) -> dict[str, dict[str, Any]]:
+    """The arms carried to the transfer cell with their stage-1 choice: names in
+    ``transfer.arms``, where ``best_control`` stands for the control arm (one of
+    :data:`CONTROLS`) of highest selection validation accuracy. Empty until stage 1 is stored."""
+    spec = params.get("transfer") or {}
+    chosen = {k: v for k, v in choices(params, records).items() if v["best"] is not None}
+    out: dict[str, dict[str, Any]] = {}
+    for name in spec.get("arms") or ["aamine", "best_control"]:
+        if name == "best_control":
+            controls = {k: v for k, v in chosen.items() if v["arm"]["penalty"] in CONTROLS}
+            if len(controls) < sum(1 for a in arms(params).values() if a["penalty"] in CONTROLS):
+                continue  # not every control's selection is stored yet
+            if controls:
+                best = max(controls, key=lambda k: controls[k]["best"]["val_accuracy"])
+                out[best] = controls[best]
+        elif name not in arms(params):
+            raise ValueError(f"transfer.arms: {name!r} is not an arm of the study ({sorted(arms(params))})")
+        elif name in chosen:
+            out[name] = chosen[name]
+    return out
+
+
+def transfer_configs(params: dict[str, Any], records: Iterable[dict]) -> list[TrainConfig]:
+    """Stage 3: cross-entropy, beta = 0 and each carried arm's chosen setting on the transfer
+    cell, on its seeds (nothing without a ``transfer`` parameter)."""
+    cell = transfer_params(params)
+    if cell is None:
+        return []
+    seeds = _seeds(cell, "seeds")
+    carried = transfer_arms(params, records)
+    configs = [ce_config(cell, s) for s in seeds]
+    for choice in carried.values():
+        configs += [baseline_config(cell, s, choice["arm"]) for s in seeds]
+        configs += _chosen_configs(cell, choice, seeds)
+    return configs
+
+
+def transfer_rows(params: dict[str, Any], records: Iterable[dict]) -> list[dict[str, Any]]:
+    """:func:`paired_rows` of the transfer cell: each carried arm at its stage-1 setting, paired
+    against beta = 0 on the transfer cell's seeds (empty without a ``transfer`` parameter)."""
+    cell = transfer_params(params)
+    if cell is None:
+        return []
+    records = list(records)
+    return _paired(cell, records, transfer_arms(params, records))

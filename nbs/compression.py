@@ -1,3 +1,17 @@
+# ---
+# jupyter:
+#   jupytext:
+#     notebook_metadata_filter: kernelspec,-jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # Does compression help?
 #
@@ -49,6 +63,7 @@ critic_steps = {"aamine": 2}
 selection_seeds = [0]
 seeds = [0, 1]
 ce_steps = 30
+transfer = None  # {cell: {...}, seeds: [...], arms: [aamine, best_control]}: stage 3, e.g. MNIST 100 %
 run_missing = True
 
 # %% tags=["remove-cell"]
@@ -82,11 +97,12 @@ params = dict(
     selection_seeds=selection_seeds,
     seeds=seeds,
     ce_steps=ce_steps,
+    transfer=transfer,
 )
 out_dir = project_path(results_dir)
 STATUSES = ("complete", "diverged")
 trained_here = 0
-for _ in range(3):  # selection, then the confirmation runs it declares
+for _ in range(4):  # selection, then the confirmation and transfer runs it declares
     records = load_records(out_dir, compression.KIND, statuses=STATUSES)
     todo = compression.missing(params, records)
     if not todo or not run_missing:
