@@ -3,7 +3,7 @@
 "Before" is the straightforward implementation kept in tests/test_loop_equivalence.py (the
 trainers' original step: the layer forward run twice, the tied AA-MINE critic scored through
 torch.cdist and torch.logsumexp, plain for-loop Adam everywhere); "after" is
-ibcore.training.ib_step / ce_step as the trainers run them. Every round times, for each case,
+ibcore.core.training.ib_step / ce_step as the trainers run them. Every round times, for each case,
 CE-before, IB-before, CE-after, IB-after back to back, so a load change on a shared machine
 hits both versions alike. Run from the repository root:
 
@@ -30,9 +30,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import test_loop_equivalence as reference  # noqa: E402
 
-from ibcore import bench, training  # noqa: E402
-from ibcore.critics import critic_param_groups  # noqa: E402
-from ibcore.results import atomic_write_bytes  # noqa: E402
+from ibcore import bench  # noqa: E402
+from ibcore.core import training  # noqa: E402
+from ibcore.core.critics import critic_param_groups  # noqa: E402
+from ibcore.core.results import atomic_write_bytes  # noqa: E402
 
 
 def plain_adam(params, lr):

@@ -4,10 +4,10 @@ Companion code of *Direct Validation of the Information Bottleneck Principle for
 (Elad, Haviv, Blau, Michaeli; ICCV-W 2019).
 """
 
-from ibcore.analytic import linear_gaussian_mi
-from ibcore.estimators import AAMINE, MINE, Estimate, LabelMINE, dv_bound
-from ibcore.mi import estimate_mi
-from ibcore.runtime import resolve_device, seed_everything
+from ibcore.core.analytic import linear_gaussian_mi
+from ibcore.core.estimators import AAMINE, MINE, Estimate, LabelMINE, dv_bound
+from ibcore.core.mi import estimate_mi
+from ibcore.core.runtime import resolve_device, seed_everything
 
 __all__ = [
     "AAMINE",

@@ -2,10 +2,10 @@
 
 Measures, on synthetic tensors of the real shapes (no data files needed):
 
-- the time of one layer-by-layer IB training iteration (:func:`ibcore.training.ib_batch` +
-  :func:`ibcore.training.ib_step`, the exact body of the trainer's loop) for every layer of the
+- the time of one layer-by-layer IB training iteration (:func:`ibcore.core.training.ib_batch` +
+  :func:`ibcore.core.training.ib_step`, the exact body of the trainer's loop) for every layer of the
   MNIST MLP (784-512-256-10) and of the CIFAR-10 conv-net (channels 32-64-128, 4 layers), and
-  its ratio to one cross-entropy iteration (:func:`ibcore.training.ce_step`) of the same net,
+  its ratio to one cross-entropy iteration (:func:`ibcore.core.training.ce_step`) of the same net,
   same batch size (128) and device; for the full IB row (beta > 0) and the "I(Y;L_i) only"
   row (beta = 0) of Table 1;
 - MINE and AA-MINE training steps per second at the Figure 1 settings (MLP 784-256-128-64
@@ -45,12 +45,11 @@ from typing import Any
 import torch
 from torch.utils import benchmark
 
-from ibcore.config import TrainConfig
-from ibcore.figure1 import figure1_configs, make_estimator, panel_a_net
-from ibcore.models import LayerStack, build_model
-from ibcore.results import atomic_write_bytes, project_path
-from ibcore.runtime import resolve_device
-from ibcore.training import (
+from ibcore.core.config import TrainConfig
+from ibcore.core.models import LayerStack, build_model
+from ibcore.core.results import atomic_write_bytes, project_path
+from ibcore.core.runtime import resolve_device
+from ibcore.core.training import (
     apply_in_chunks,
     ce_optimizer,
     ce_step,
@@ -58,6 +57,7 @@ from ibcore.training import (
     ib_layer_setup,
     ib_step,
 )
+from ibcore.experiments.figure1 import figure1_configs, make_estimator, panel_a_net
 
 KIND = "bench"
 #: 2: IB / CE ratios are medians of ratios to a CE timing taken right before (1: ratio of medians).
@@ -164,7 +164,7 @@ def _net(name: str) -> tuple[LayerStack, TrainConfig]:
 
 
 def _ce_iteration(name: str, device: torch.device, n: int, seed: int) -> Callable[[], None]:
-    """One iteration of :func:`ibcore.training.train_cross_entropy`'s loop."""
+    """One iteration of :func:`ibcore.core.training.train_cross_entropy`'s loop."""
     torch.manual_seed(seed)
     model, config = _net(name)
     model = model.to(device)
@@ -185,7 +185,7 @@ def _ce_iteration(name: str, device: torch.device, n: int, seed: int) -> Callabl
 def _ib_iterations(
     name: str, beta: float, device: torch.device, n: int, seed: int
 ) -> list[Callable[[], None]]:
-    """One iteration of :func:`ibcore.training.train_ib_layerwise`'s loop for each layer."""
+    """One iteration of :func:`ibcore.core.training.train_ib_layerwise`'s loop for each layer."""
     torch.manual_seed(seed)
     model, base = _net(name)
     model = model.to(device)

@@ -43,7 +43,7 @@ checkpoint_probe_steps = 20
 run_missing = True
 
 # %% tags=["remove-cell"]
-from ibcore.notebooks import check_parameters
+from ibcore.report.notebooks import check_parameters
 
 check_parameters(globals(), "beta_sweep")
 
@@ -52,10 +52,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from myst_nb import glue
 
-from ibcore import infoplane, report, sweep, table1
-from ibcore.claims import profile_params
-from ibcore.plotting import mean_and_spread, page_figure, save_figure, set_style, symlog_zero_axis
-from ibcore.results import load_records, project_path
+from ibcore.core.results import load_records, project_path
+from ibcore.experiments import infoplane, sweep, table1
+from ibcore.report import pages as report
+from ibcore.report.claims import profile_params
+from ibcore.report.plotting import mean_and_spread, page_figure, save_figure, set_style, symlog_zero_axis
 
 set_style()
 params = dict(

@@ -34,15 +34,16 @@ paper_profile = "paper"
 data_dir = None
 
 # %% tags=["hide-input"]
-from ibcore.notebooks import check_parameters
+from ibcore.report.notebooks import check_parameters
 
 check_parameters(globals(), "claims")
 
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from ibcore import claims, infoplane
-from ibcore.results import project_path
+from ibcore.core.results import project_path
+from ibcore.experiments import infoplane
+from ibcore.report import claims
 
 out_dir = project_path(results_dir)
 # exact bounds of I(X;L+eps) of runs whose weights are stored (Figure 3): computed once, stored
@@ -112,7 +113,7 @@ display(Markdown(claims.markdown_table(table)))
 # %% tags=["remove-cell"]
 # Findings at a glance, glued into the book's intro: the verdicts of the paper-size records where
 # this build has them (else of this profile), as a small HTML table and counts.
-from ibcore import report
+from ibcore.report import pages as report
 
 glance_source = sources[-1]
 glance = table[table.source == glance_source]

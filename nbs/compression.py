@@ -67,7 +67,7 @@ transfer = None  # {cell: {...}, seeds: [...], arms: [aamine, best_control]}: st
 run_missing = True
 
 # %% tags=["remove-cell"]
-from ibcore.notebooks import check_parameters
+from ibcore.report.notebooks import check_parameters
 
 check_parameters(globals(), "compression")
 
@@ -77,9 +77,10 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from ibcore import compression, report, table1
-from ibcore.plotting import save_figure, set_style
-from ibcore.results import load_records, project_path
+from ibcore.core.results import load_records, project_path
+from ibcore.experiments import compression, table1
+from ibcore.report import pages as report
+from ibcore.report.plotting import save_figure, set_style
 
 set_style()
 params = dict(

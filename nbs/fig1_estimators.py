@@ -72,7 +72,7 @@ gaussian_samples = 3000
 training_critic = True  # panel b also runs AA-MINE with the tied mixture critic of IB training
 
 # %% tags=["remove-cell"]
-from ibcore.notebooks import check_parameters
+from ibcore.report.notebooks import check_parameters
 
 check_parameters(globals(), "fig1_estimators")
 
@@ -80,7 +80,8 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from ibcore import figure1, plotting
+from ibcore.experiments import figure1
+from ibcore.report import plotting
 
 records = figure1.run_figure1(
     results_dir,
@@ -154,7 +155,7 @@ import math
 import numpy as np
 from matplotlib.lines import Line2D
 
-from ibcore.bounds import CERTIFIED
+from ibcore.core.bounds import CERTIFIED
 
 plotting.set_style()
 STYLES = {

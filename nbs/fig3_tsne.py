@@ -41,7 +41,7 @@
 #   only falls when the points form clusters that are tight relative to the layer's own spread:
 #   that is the discretisation the paper describes.
 #
-# All numbers are computed by `ibcore.representation`.
+# All numbers are computed by `ibcore.experiments.representation`.
 
 # %% tags=["parameters"]
 # Parameters (papermill overrides them; the defaults are the "tiny" smoke size).
@@ -65,7 +65,7 @@ relative_resolution = 0.25
 run_missing = True
 
 # %% tags=["remove-cell"]
-from ibcore.notebooks import check_parameters
+from ibcore.report.notebooks import check_parameters
 
 check_parameters(globals(), "fig3_tsne")
 
@@ -76,12 +76,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 from myst_nb import glue
 
-from ibcore import infoplane, report, representation, table1
-from ibcore.config import TrainConfig
-from ibcore.data import load_dataset
-from ibcore.plotting import page_figure, save_figure, set_style
-from ibcore.results import load_records, project_path
-from ibcore.sweep import missing_configs, select_records
+from ibcore.core.config import TrainConfig
+from ibcore.core.data import load_dataset
+from ibcore.core.results import load_records, project_path
+from ibcore.experiments import infoplane, representation, table1
+from ibcore.experiments.sweep import missing_configs, select_records
+from ibcore.report import pages as report
+from ibcore.report.plotting import page_figure, save_figure, set_style
 
 set_style()
 out_dir = project_path(results_dir)

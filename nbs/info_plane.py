@@ -48,7 +48,7 @@ measure_steps = 20
 run_missing = True
 
 # %% tags=["hide-input"]
-from ibcore.notebooks import check_parameters
+from ibcore.report.notebooks import check_parameters
 
 check_parameters(globals(), "info_plane")
 
@@ -60,12 +60,12 @@ from IPython.display import Markdown, display
 from matplotlib.colors import LogNorm
 from myst_nb import glue
 
-from ibcore import infoplane, sweep, table1
-from ibcore.bounds import ABOVE_LOG_N, ABOVE_UPPER, CERTIFIED
-from ibcore.claims import profile_params
-from ibcore.data import DataError
-from ibcore.plotting import save_figure, set_style
-from ibcore.results import load_records, project_path
+from ibcore.core.bounds import ABOVE_LOG_N, ABOVE_UPPER, CERTIFIED
+from ibcore.core.data import DataError
+from ibcore.core.results import load_records, project_path
+from ibcore.experiments import infoplane, sweep, table1
+from ibcore.report.claims import profile_params
+from ibcore.report.plotting import save_figure, set_style
 
 set_style()
 out_dir = project_path(results_dir)

@@ -25,7 +25,7 @@
 # are narrower, so their steps are cheaper.
 #
 # This page reads a stored record of the benchmark `python3 -m ibcore.bench`, which times **exactly
-# the trainers' loop bodies** (`ibcore.training.ib_batch` + `ib_step`, and `ce_step`) on synthetic
+# the trainers' loop bodies** (`ibcore.core.training.ib_batch` + `ib_step`, and `ce_step`) on synthetic
 # tensors of the real shapes: batch 128, the MNIST MLP 784-512-256-10 and the CIFAR-10 conv-net
 # (channels 32-64-128, 4 layers), for the full-IB row ($\beta = 10^{-3}$) and the "$I(Y;L_i)$ only"
 # row ($\beta = 0$) of Table 1. Each IB timing is paired with a cross-entropy timing taken right
@@ -44,7 +44,7 @@ data_dir = None  # unused: the benchmark needs no data files
 run = "never"
 
 # %% tags=["remove-cell"]
-from ibcore.notebooks import check_parameters
+from ibcore.report.notebooks import check_parameters
 
 check_parameters(globals(), "performance")
 
@@ -54,9 +54,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from myst_nb import glue
 
-from ibcore import bench, report
-from ibcore.plotting import page_figure, set_style
-from ibcore.results import project_path
+from ibcore import bench
+from ibcore.core.results import project_path
+from ibcore.report import pages as report
+from ibcore.report.plotting import page_figure, set_style
 
 set_style()
 if run not in ("if-missing", "quick", "full", "never"):
@@ -215,7 +216,7 @@ if shown:
 # %% [markdown]
 # ## Why the loop got faster
 #
-# The optimised loop (`ibcore/training.py`, `ibcore/critics.py`) estimates and optimises exactly what
+# The optimised loop (`ibcore/core/training.py`, `ibcore/core/critics.py`) estimates and optimises exactly what
 # the original did: `tests/test_loop_equivalence.py` checks that it reaches the parameters of a
 # plain implementation after several steps, for $\beta = 0$ and $\beta > 0$.
 #

@@ -43,7 +43,7 @@ variants = [{"dataset": "mnist", "fraction": 0.01, "sigma": 2.0, "seeds": [0]}]
 run_missing = True
 
 # %% tags=["remove-cell"]
-from ibcore.notebooks import check_parameters
+from ibcore.report.notebooks import check_parameters
 
 check_parameters(globals(), "table1")
 
@@ -51,11 +51,12 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from myst_nb import glue
 
-from ibcore import report, table1
-from ibcore.claims import profile_params
-from ibcore.plotting import page_figure, set_style
-from ibcore.results import load_records, project_path
-from ibcore.sweep import select_records
+from ibcore.core.results import load_records, project_path
+from ibcore.experiments import table1
+from ibcore.experiments.sweep import select_records
+from ibcore.report import pages as report
+from ibcore.report.claims import profile_params
+from ibcore.report.plotting import page_figure, set_style
 
 set_style()
 params = dict(

@@ -1,9 +1,11 @@
 # ---
 # jupyter:
 #   jupytext:
+#     notebook_metadata_filter: kernelspec,-jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -41,7 +43,7 @@ seeds = None  # list of seeds (None: the profile's)
 estimators = None  # list of estimator names (None: the profile's)
 
 # %% tags=["remove-cell"]
-from ibcore.notebooks import check_parameters
+from ibcore.report.notebooks import check_parameters
 
 check_parameters(globals(), "truth")
 
@@ -51,9 +53,8 @@ import matplotlib.pyplot as plt
 import torch
 from myst_nb import glue
 
-from ibcore import report
-from ibcore.results import project_path
-from ibcore.truth import (
+from ibcore.core.results import project_path
+from ibcore.experiments.truth import (
     battery_configs,
     battery_frame,
     battery_params,
@@ -63,6 +64,7 @@ from ibcore.truth import (
     run_battery,
     torch_mist_available,
 )
+from ibcore.report import pages as report
 
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 overrides = {k: v for k, v in {"n": n, "seeds": seeds, "estimators": estimators}.items() if v is not None}

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from ibcore.config import TrainConfig
-from ibcore.data import Dataset, load_dataset
+from ibcore.core.config import TrainConfig
+from ibcore.core.data import Dataset, load_dataset
 
 # A net and statistics networks small enough that a whole IB run takes a fraction of a second.
 TINY = {
@@ -56,13 +56,13 @@ _LOADS: dict[tuple, Dataset] = {}
 
 @pytest.fixture
 def cached_loads(monkeypatch, mnist_small):
-    """Make ``ibcore.table1`` load each (dataset, fraction, seed) once per test session.
+    """Make ``ibcore.experiments.table1`` load each (dataset, fraction, seed) once per test session.
 
     ``table1.run_configs`` builds a fresh data cache per call; the tests call it often.
     """
-    import ibcore.table1
+    import ibcore.experiments.table1
 
-    real = ibcore.table1.load_dataset
+    real = ibcore.experiments.table1.load_dataset
     _LOADS.setdefault(("mnist", None, "cpu", 0.01, 0), mnist_small)
 
     def load(name, data_dir=None, device="cpu", fraction=1.0, subset_seed=0):
@@ -71,7 +71,7 @@ def cached_loads(monkeypatch, mnist_small):
             _LOADS[key] = real(name, data_dir, device, fraction=fraction, subset_seed=subset_seed)
         return _LOADS[key]
 
-    monkeypatch.setattr(ibcore.table1, "load_dataset", load)
+    monkeypatch.setattr(ibcore.experiments.table1, "load_dataset", load)
     return _LOADS
 
 

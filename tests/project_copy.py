@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ibcore.data import DATA_ENV, find_file
+from ibcore.core.data import DATA_ENV, find_file
 
 REPO = Path(__file__).resolve().parents[1]
 

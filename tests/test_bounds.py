@@ -1,4 +1,4 @@
-"""Pairwise-distance bounds on I(X; L + eps) for X uniform over N samples (ibcore.bounds)."""
+"""Pairwise-distance bounds on I(X; L + eps) for X uniform over N samples (ibcore.core.bounds)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from ibcore.bounds import (
+from ibcore.core.bounds import (
     ABOVE_LOG_N,
     ABOVE_UPPER,
     CERTIFIED,

@@ -7,12 +7,13 @@ import math
 import pytest
 import torch
 
-from ibcore import claims, figure1, infoplane
-from ibcore.bounds import ABOVE_LOG_N, ABOVE_UPPER, CERTIFIED, mixture_mi_bounds
-from ibcore.config import TrainConfig
-from ibcore.estimators import AAMINE
-from ibcore.results import config_id
-from ibcore.training import append_bounds
+from ibcore.core.bounds import ABOVE_LOG_N, ABOVE_UPPER, CERTIFIED, mixture_mi_bounds
+from ibcore.core.config import TrainConfig
+from ibcore.core.estimators import AAMINE
+from ibcore.core.results import config_id
+from ibcore.core.training import append_bounds
+from ibcore.experiments import figure1, infoplane
+from ibcore.report import claims
 
 LOG_600 = math.log(600)
 
@@ -239,7 +240,7 @@ def test_fano_lower_bound():
 
 
 def test_label_entropy_of_mnist_test_labels():
-    from ibcore.data import DataError
+    from ibcore.core.data import DataError
 
     try:
         h = infoplane.label_entropy("mnist")
@@ -325,8 +326,8 @@ def test_training_critic_adds_panel_b_configs_only():
 
 
 def test_paper_profile_configs_are_the_stored_records():
-    from ibcore.claims import profile_params
-    from ibcore.results import read_record
+    from ibcore.core.results import read_record
+    from ibcore.report.claims import profile_params
 
     params = {
         k: v
@@ -431,8 +432,8 @@ def test_stored_fig3_model_bounds():
 
 
 def test_model_bounds_recomputed_from_the_stored_weights():
-    from ibcore.data import DataError, find_file
-    from ibcore.results import load_records
+    from ibcore.core.data import DataError, find_file
+    from ibcore.core.results import load_records
 
     try:
         find_file("mnist")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ibcore import compression
-from ibcore.results import config_id
+from ibcore.core.results import config_id
+from ibcore.experiments import compression
 
 PARAMS = {
     "dataset": "mnist",

@@ -1,4 +1,4 @@
-"""ibcore.data: shapes, normalisation, stratified subsets and clear errors for bad files."""
+"""ibcore.core.data: shapes, normalisation, stratified subsets and clear errors for bad files."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-import ibcore.data
-from ibcore.data import (
+import ibcore.core.data
+from ibcore.core.data import (
     DATA_ENV,
     SPECS,
     DataError,
@@ -32,14 +32,14 @@ def mnist_raw() -> dict[str, np.ndarray]:
 def cifar_small(one_thread):
     """CIFAR-10 read once: a 2 % training subset (100 a class) and the raw arrays it came from."""
     seen = {}
-    real = ibcore.data.load_arrays
+    real = ibcore.core.data.load_arrays
 
     def spy(name, data_dir=None):
         seen["arrays"], path = real(name, data_dir)
         return seen["arrays"], path
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(ibcore.data, "load_arrays", spy)
+        mp.setattr(ibcore.core.data, "load_arrays", spy)
         data = load_dataset("cifar10", fraction=0.02, subset_seed=0)
     return data, seen["arrays"]
 
@@ -147,13 +147,13 @@ def test_unknown_dataset(name):
 
 @pytest.mark.parametrize("fraction", [0, -0.5, 1.5, math.nan, "0.1"])
 def test_fraction_outside_unit_interval(fraction, monkeypatch):
-    monkeypatch.setattr(ibcore.data, "load_arrays", _no_reading)
+    monkeypatch.setattr(ibcore.core.data, "load_arrays", _no_reading)
     with pytest.raises(ValueError, match="fraction"):
         load_dataset("mnist", fraction=fraction)
 
 
 def test_missing_device_fails_before_reading(monkeypatch):
-    monkeypatch.setattr(ibcore.data, "load_arrays", _no_reading)
+    monkeypatch.setattr(ibcore.core.data, "load_arrays", _no_reading)
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     with pytest.raises(ValueError, match="device"):
@@ -283,7 +283,7 @@ def test_download_converts_torchvision_mnist_files(tmp_path, mnist_raw):
     for split, prefix in (("train", "train"), ("test", "t10k")):
         _write_idx(raw / f"{prefix}-images-idx3-ubyte", mnist_raw[f"x_{split}"])
         _write_idx(raw / f"{prefix}-labels-idx1-ubyte", mnist_raw[f"y_{split}"].astype(np.uint8))
-    target = ibcore.data.download("mnist", tmp_path)
+    target = ibcore.core.data.download("mnist", tmp_path)
     assert target == tmp_path / "mnist.npz"
     assert not list(tmp_path.glob("*.tmp"))
     arrays, _ = load_arrays("mnist", tmp_path)
@@ -306,7 +306,7 @@ def test_download_converts_cifar10_layout(tmp_path, monkeypatch):
             self.targets = [int(t) for t in rng.integers(0, 10, size=n)]
 
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)
-    target = ibcore.data.download("cifar10", tmp_path)
+    target = ibcore.core.data.download("cifar10", tmp_path)
     arrays, path = load_arrays("cifar10", tmp_path)
     assert path == target
     assert arrays["x_train"].shape == (50000, 32, 32, 3) and arrays["y_test"].dtype == np.int64

@@ -13,9 +13,9 @@ import torch
 from torch import nn
 
 from ibcore import AAMINE, MINE, linear_gaussian_mi
-from ibcore.dv import dv_bound
-from ibcore.estimators import EstimationError, LabelMINE, check_finite, marginal_permutation
-from ibcore.models import mlp
+from ibcore.core.dv import dv_bound
+from ibcore.core.estimators import EstimationError, LabelMINE, check_finite, marginal_permutation
+from ibcore.core.models import mlp
 
 
 @pytest.fixture(autouse=True, scope="module")

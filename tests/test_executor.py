@@ -1,4 +1,4 @@
-"""ibcore.executor: training runs on Dask distributed (an embedded LocalCluster here).
+"""ibcore.orchestration.executor: training runs on Dask distributed (an embedded LocalCluster here).
 
 Each record has one writer, a worker that dies is replaced and its run retried, no worker
 outlives a killed or interrupted parent, and two processes on one results folder never train
@@ -21,8 +21,8 @@ import psutil
 import pytest
 import yaml
 
-from ibcore import executor, prefetch
-from ibcore.results import record_path
+from ibcore.core.results import record_path
+from ibcore.orchestration import executor, prefetch
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -60,7 +60,7 @@ def _script(tmp_path: Path, params: dict, argv: list[str]) -> list[str]:
     script = tmp_path / "run_prefetch.py"
     script.write_text(
         "import sys\nfrom pathlib import Path\n"
-        "from ibcore import pipeline, prefetch\n"
+        "from ibcore.orchestration import pipeline, prefetch\n"
         "if __name__ == '__main__':\n"
         f"    pipeline.REPO_ROOT = Path({str(root)!r})\n"
         "    sys.exit(prefetch.main(sys.argv[1:]))\n"

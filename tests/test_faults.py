@@ -23,13 +23,11 @@ import pytest
 import torch
 import yaml
 
-from ibcore import data as data_mod
-from ibcore import pipeline, prefetch, results, table1
-from ibcore.config import TrainConfig
-from ibcore.data import DataError, load_arrays
-from ibcore.pipeline import PipelineError
-from ibcore.representation import fig3_configs
-from ibcore.results import (
+from ibcore.core import data as data_mod
+from ibcore.core import results
+from ibcore.core.config import TrainConfig
+from ibcore.core.data import DataError, load_arrays
+from ibcore.core.results import (
     FORMAT_VERSION,
     StorageError,
     StoredStateError,
@@ -39,7 +37,11 @@ from ibcore.results import (
     record_path,
     write_record,
 )
-from ibcore.training import Checkpointer, train
+from ibcore.core.training import Checkpointer, train
+from ibcore.experiments import table1
+from ibcore.experiments.representation import fig3_configs
+from ibcore.orchestration import pipeline, prefetch
+from ibcore.orchestration.pipeline import PipelineError
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_T1 = {
@@ -56,7 +58,7 @@ TINY_T1 = {
 
 @pytest.fixture
 def notes(monkeypatch) -> list[str]:
-    """The one-line notes of :mod:`ibcore.results` (quarantine), collected."""
+    """The one-line notes of :mod:`ibcore.core.results` (quarantine), collected."""
     lines: list[str] = []
     monkeypatch.setattr(results, "log", lines.append)
     return lines
@@ -479,7 +481,7 @@ def test_html_page_saved_as_npz_is_not_an_npz(tmp_path):
         load_arrays("mnist", tmp_path)
     message = str(info.value)
     assert f"{tmp_path / 'mnist.npz'} is not an .npz file" in message and "an HTML page" in message
-    assert "python -m ibcore.data download mnist --data-dir DIR" in message
+    assert "python -m ibcore.core.data download mnist --data-dir DIR" in message
     assert (tmp_path / "mnist.npz").read_text().startswith("<!DOCTYPE")  # left for the user to see
 
 

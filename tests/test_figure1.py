@@ -1,4 +1,4 @@
-"""The Figure 1 experiment (ibcore.figure1) at toy sizes: records, resumption, tables, errors."""
+"""The Figure 1 experiment (ibcore.experiments.figure1) at toy sizes: records, resumption, tables, errors."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from ibcore import figure1
-from ibcore.data import DataError, find_file
-from ibcore.results import load_records
+from ibcore.core.data import DataError, find_file
+from ibcore.core.results import load_records
+from ibcore.experiments import figure1
 
 TINY = dict(
     sigma2_grid=[0.0, 0.1],

@@ -8,9 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from ibcore import claims, infoplane, representation, sweep
-from ibcore.config import TrainConfig
-from ibcore.results import config_id
+from ibcore.core.config import TrainConfig
+from ibcore.core.results import config_id
+from ibcore.experiments import infoplane, representation, sweep
+from ibcore.report import claims
 
 # -- representation (Figure 3) ---------------------------------------------------------------
 

@@ -17,11 +17,11 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from ibcore import training
-from ibcore.config import TrainConfig
-from ibcore.critics import critic_param_groups, floored_logsumexp, squared_distances
-from ibcore.dv import dv_bound
-from ibcore.models import convnet, mlp
+from ibcore.core import training
+from ibcore.core.config import TrainConfig
+from ibcore.core.critics import critic_param_groups, floored_logsumexp, squared_distances
+from ibcore.core.dv import dv_bound
+from ibcore.core.models import convnet, mlp
 
 STEPS = 6
 #: Adam moves every coordinate by about lr = 1e-3 a step, so a wrong gradient sign shows up
@@ -167,7 +167,7 @@ def test_comparison_detects_a_step_that_breaks_the_alternation(beta):
 
 def test_comparison_detects_wrong_marginal_pairs(monkeypatch):
     """Scoring the marginal pairs with the inverse permutation changes the trained layer."""
-    from ibcore.critics import TiedMixtureCritic
+    from ibcore.core.critics import TiedMixtureCritic
 
     real = TiedMixtureCritic.scores_from_distances
 

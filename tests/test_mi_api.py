@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ibcore import estimate_mi
-from ibcore.mi import gaussianize, ksg_mi
+from ibcore.core.mi import gaussianize, ksg_mi
 
 SMALL = {"hidden": (64,), "batch_size": 128, "eval_every": 50, "min_steps": 150}
 

@@ -8,7 +8,7 @@ import jupytext
 import nbformat
 import pytest
 
-from ibcore.notebooks import in_sync, paired_notebook
+from ibcore.report.notebooks import in_sync, paired_notebook
 
 NBS = Path(__file__).resolve().parents[1] / "nbs"
 SOURCES = sorted(NBS.glob("*.py"))
@@ -47,7 +47,9 @@ def test_a_typo_in_a_papermill_parameter_is_an_error(tmp_path: Path):
 
     (tmp_path / "nbs").mkdir()
     nbs_dir = str(tmp_path / "nbs")
-    check = f"from ibcore.notebooks import check_parameters\ncheck_parameters(globals(), 'a', {nbs_dir!r})"
+    check = (
+        f"from ibcore.report.notebooks import check_parameters\ncheck_parameters(globals(), 'a', {nbs_dir!r})"
+    )
     (tmp_path / "nbs" / "a.py").write_text(
         f'# %% tags=["parameters"]\nsteps = 1\n\n# %%\n{check}\ny = steps\n'
     )

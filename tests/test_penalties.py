@@ -1,4 +1,4 @@
-"""The penalties of IB training (ibcore.penalties, ibcore.critics): each one's gradient path and
+"""The penalties of IB training (ibcore.core.penalties, ibcore.core.critics): each one's gradient path and
 value, the tied critic's bias, the new config fields, the validation split, probing that does
 not change training, and diverged runs."""
 
@@ -10,22 +10,22 @@ import pytest
 import torch
 from torch import nn
 
-import ibcore.penalties
-import ibcore.training
-from ibcore.analytic import linear_gaussian_mi
-from ibcore.bounds import bhattacharyya_lower_bound
-from ibcore.config import TrainConfig
-from ibcore.critics import (
+import ibcore.core.penalties
+import ibcore.core.training
+from ibcore.core.analytic import linear_gaussian_mi
+from ibcore.core.bounds import bhattacharyya_lower_bound
+from ibcore.core.config import TrainConfig
+from ibcore.core.critics import (
     TiedMixtureCritic,
     gaussian_logdet,
     pairwise_kl_upper_bound,
 )
-from ibcore.data import load_dataset, with_validation
-from ibcore.dv import dv_bound
-from ibcore.estimators import marginal_permutation
-from ibcore.penalties import AAMinePenalty, make_penalty
-from ibcore.results import config_id
-from ibcore.training import make_model, median_nn_distance, train
+from ibcore.core.data import load_dataset, with_validation
+from ibcore.core.dv import dv_bound
+from ibcore.core.estimators import marginal_permutation
+from ibcore.core.penalties import AAMinePenalty, make_penalty
+from ibcore.core.results import config_id
+from ibcore.core.training import make_model, median_nn_distance, train
 
 CPU = torch.device("cpu")
 PENALTIES = ("aamine", "aamine_stopgrad", "tied", "pairwise_kl", "logdet", "weight_decay")
@@ -114,7 +114,7 @@ def test_aamine_step_does_not_move_the_critic_with_the_layer():
     (the layer's update adds nothing to it), and the layer moves."""
     import copy
 
-    from ibcore.models import mlp
+    from ibcore.core.models import mlp
 
     config = TrainConfig(
         dataset="mnist", beta=1.0, sigma=0.3, batch_size=32, penalty="aamine", widths=(784, 16, 10)
@@ -124,13 +124,17 @@ def test_aamine_step_does_not_move_the_critic_with_the_layer():
     model.requires_grad_(False)
     h_prev_all, y_all = torch.randn(64, 1, 28, 28), torch.randint(10, (64,))
     block = model.blocks[0]
-    shape, params, opt_layer, objective = ibcore.training.ib_layer_setup(block, h_prev_all, 10, config)
+    shape, params, opt_layer, objective = ibcore.core.training.ib_layer_setup(block, h_prev_all, 10, config)
     penalty = make_penalty("aamine", block, 16, config.sigma, (8,), 1e-3)
     alone = copy.deepcopy(penalty)
     critic_start, start = weights(penalty.critic), weights(block)
-    h_prev, y, perm, noise = ibcore.training.ib_batch(h_prev_all, y_all, shape, config, torch.Generator())
+    h_prev, y, perm, noise = ibcore.core.training.ib_batch(
+        h_prev_all, y_all, shape, config, torch.Generator()
+    )
     l_start = block(h_prev).detach()
-    ibcore.training.ib_step_penalty(block, params, opt_layer, objective, penalty, h_prev, y, perm, noise, 1.0)
+    ibcore.core.training.ib_step_penalty(
+        block, params, opt_layer, objective, penalty, h_prev, y, perm, noise, 1.0
+    )
     alone.train_critic(h_prev, l_start, noise, perm)
     assert same_weights(weights(penalty.critic), weights(alone.critic))
     assert not same_weights(weights(penalty.critic), critic_start)
@@ -339,25 +343,25 @@ def test_diverged_penalty_run_is_stored_with_its_status(
 ):
     """A penalty whose value turns non-finite ends the run with status "diverged", the layer,
     step and quantity; the record is stored as such and Table 1 leaves it out."""
-    import ibcore.table1
-    from ibcore.results import load_records
+    import ibcore.experiments.table1
+    from ibcore.core.results import load_records
 
-    real = ibcore.penalties.LogDetPenalty.value
+    real = ibcore.core.penalties.LogDetPenalty.value
 
     def nan_on_layer_2(self, h_prev, l, noise, perm):  # noqa: E741
         value = real(self, h_prev, l, noise, perm)  # NaN on layer 2's checkpoint sample only
         return value * math.nan if l.shape == (600, 12) else value
 
-    monkeypatch.setattr(ibcore.penalties.LogDetPenalty, "value", nan_on_layer_2)
+    monkeypatch.setattr(ibcore.core.penalties.LogDetPenalty, "value", nan_on_layer_2)
     config = tiny_config(beta=1e-2, penalty="logdet")
-    (record,) = ibcore.table1.run_configs([config], tmp_path, device="cpu", progress=False)
+    (record,) = ibcore.experiments.table1.run_configs([config], tmp_path, device="cpu", progress=False)
     assert record["status"] == "diverged"
     assert record["failure"] == {"layer": 2, "step": 2, "quantity": "penalty logdet", "value": "nan"}
     assert [layer["layer"] for layer in record["curves"]["layers"]] == [1, 2]
     assert len(record["metrics"]["I_x"]) == 2 and record["metrics"]["I_x"][1] is None
     assert (tmp_path / "table1" / f"{config_id(config.to_dict())}.json").is_file()
     assert load_records(tmp_path, "table1") == []
-    assert ibcore.table1.summarise([record]).empty
+    assert ibcore.experiments.table1.summarise([record]).empty
 
 
 # -- config ----------------------------------------------------------------------------------
@@ -448,7 +452,7 @@ def test_aamine_run_resumes_to_the_same_result(mnist_val, tiny_config, monkeypat
     """The penalty's critic, its extra-batch generator and the layer's sigma are restored."""
     config = tiny_config(beta=1e-2, penalty="aamine", critic_steps=2, sigma_mode="layer_scaled", val_size=100)
     whole = train(config, mnist_val, CPU, progress=False)
-    real = ibcore.training.Checkpointer.save
+    real = ibcore.core.training.Checkpointer.save
     count = {"saves": 0}
 
     def save(self, state):
@@ -459,7 +463,7 @@ def test_aamine_run_resumes_to_the_same_result(mnist_val, tiny_config, monkeypat
 
     ckpt = tmp_path / "run.ckpt.pt"
     with monkeypatch.context() as m:
-        m.setattr(ibcore.training.Checkpointer, "save", save)
+        m.setattr(ibcore.core.training.Checkpointer, "save", save)
         with pytest.raises(Interrupted):
             train(config, mnist_val, CPU, checkpoint=ckpt, progress=False)
     resumed = train(config, mnist_val, CPU, checkpoint=ckpt, progress=False)

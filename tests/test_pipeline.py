@@ -1,4 +1,5 @@
-"""Fast tests of ibcore.pipeline and of the book configuration (a few seconds of kernel time)."""
+"""Fast tests of ibcore.orchestration.pipeline and of the book configuration (a few seconds of
+kernel time)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import nbformat
 import pytest
 import yaml
 
-from ibcore import pipeline
-from ibcore.pipeline import PipelineError
+from ibcore.orchestration import pipeline
+from ibcore.orchestration.pipeline import PipelineError
 
 REPO = Path(__file__).resolve().parent.parent
 PROFILES = ("tiny", "default", "paper")

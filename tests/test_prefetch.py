@@ -1,4 +1,5 @@
-"""ibcore.prefetch: the parallel training phase asks for exactly the runs the notebooks ask for."""
+"""ibcore.orchestration.prefetch: the parallel training phase asks for exactly the runs the
+notebooks ask for."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import papermill
 import pytest
 import yaml
 
-from ibcore import pipeline, prefetch
+from ibcore.orchestration import pipeline, prefetch
 
 REPO = Path(__file__).resolve().parent.parent
 STEMS = ["fig1_estimators", "table1", "fig3_tsne"]
@@ -123,7 +124,7 @@ def test_a_parameter_that_is_no_literal_is_named(tmp_path):
 
 def test_listing_the_runs_does_not_import_papermill():
     code = (
-        "import sys; from ibcore import prefetch; jobs = prefetch.profile_jobs('tiny'); "
+        "import sys; from ibcore.orchestration import prefetch; jobs = prefetch.profile_jobs('tiny'); "
         "assert 'papermill' not in sys.modules, sorted(sys.modules); print(len(jobs))"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}

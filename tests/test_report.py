@@ -1,4 +1,4 @@
-"""The reader-facing formatting of ibcore.report: numbers, tables, banner."""
+"""The reader-facing formatting of ibcore.report.pages: numbers, tables, banner."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 
 import pandas as pd
 
-from ibcore import report
+from ibcore.report import pages as report
 
 
 def test_sig_gives_three_significant_figures_and_never_nan():

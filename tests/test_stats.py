@@ -1,4 +1,4 @@
-"""Paired statistics (ibcore.stats): verdicts against hand-computed t intervals."""
+"""Paired statistics (ibcore.core.stats): verdicts against hand-computed t intervals."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from ibcore.stats import pair_by_seed, paired_difference, paired_records
+from ibcore.core.stats import pair_by_seed, paired_difference, paired_records
 
 
 def test_interval_matches_hand_computation():

@@ -1,4 +1,4 @@
-"""ibcore.table1: runs stored once and skipped after, resumption of an interrupted table,
+"""ibcore.experiments.table1: runs stored once and skipped after, resumption of an interrupted table,
 the summary, and the configs a notebook's parameters ask for."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
-import ibcore.results
-import ibcore.table1
-import ibcore.training
-from ibcore import table1
-from ibcore.config import TrainConfig
-from ibcore.table1 import PAPER, cell_configs, claims, configs_from_params, run_configs, summarise
+import ibcore.core.results
+import ibcore.core.training
+import ibcore.experiments.table1
+from ibcore.core.config import TrainConfig
+from ibcore.experiments import table1
+from ibcore.experiments.table1 import PAPER, cell_configs, claims, configs_from_params, run_configs, summarise
 
 
 class Interrupted(Exception):
@@ -72,8 +72,8 @@ def test_two_configs_two_records_then_skipped(tiny_config, cached_loads, monkeyp
     assert len(records[0]["metrics"]["I_x"]) == 3 and "layers" in records[0]["curves"]
     assert "ce" in records[1]["curves"]
     # again: read back, nothing trained, no data loaded
-    monkeypatch.setattr(ibcore.table1, "train", no_training)
-    monkeypatch.setattr(ibcore.table1, "load_dataset", no_training)
+    monkeypatch.setattr(ibcore.experiments.table1, "train", no_training)
+    monkeypatch.setattr(ibcore.experiments.table1, "load_dataset", no_training)
     assert run_configs(configs, tmp_path, device="cpu", progress=False) == records
     # a changed parameter is a new run
     with pytest.raises(AssertionError, match="trained again"):
@@ -84,7 +84,7 @@ def test_interrupted_table_resumes(tiny_config, cached_loads, monkeypatch, tmp_p
     """The first run finishes, the second is killed in its second layer; the rerun trains only
     the second, from its checkpoint, to the result of an uninterrupted run."""
     first, second = tiny_config(method="ce", beta=0.0), tiny_config(beta=1e-3)
-    real_save = ibcore.training.Checkpointer.save
+    real_save = ibcore.core.training.Checkpointer.save
     saves = []
 
     def save(self, state):
@@ -94,7 +94,7 @@ def test_interrupted_table_resumes(tiny_config, cached_loads, monkeypatch, tmp_p
             raise Interrupted
 
     with monkeypatch.context() as m:
-        m.setattr(ibcore.training.Checkpointer, "save", save)
+        m.setattr(ibcore.core.training.Checkpointer, "save", save)
         with pytest.raises(Interrupted):
             run_configs([first, second], tmp_path, device="cpu", progress=False)
     (done,) = assert_clean(tmp_path)
@@ -104,13 +104,13 @@ def test_interrupted_table_resumes(tiny_config, cached_loads, monkeypatch, tmp_p
     assert torch.load(ckpts[0], weights_only=False)["layer"] == 2
 
     trained = []
-    real_train = ibcore.table1.train
+    real_train = ibcore.experiments.table1.train
 
     def spy(config, *args, **kwargs):
         trained.append(config)
         return real_train(config, *args, **kwargs)
 
-    monkeypatch.setattr(ibcore.table1, "train", spy)
+    monkeypatch.setattr(ibcore.experiments.table1, "train", spy)
     records = run_configs([first, second], tmp_path, device="cpu", progress=False)
     assert trained == [second]
     assert records[0] == done
@@ -125,7 +125,7 @@ def test_failed_record_write_leaves_no_file(tiny_config, cached_loads, monkeypat
     def boom(fd):
         raise Interrupted
 
-    monkeypatch.setattr(ibcore.results.os, "fsync", boom)
+    monkeypatch.setattr(ibcore.core.results.os, "fsync", boom)
     with pytest.raises(Interrupted):
         run_configs([tiny_config(method="ce", beta=0.0)], tmp_path, device="cpu", progress=False)
     assert assert_clean(tmp_path) == []
@@ -134,12 +134,12 @@ def test_failed_record_write_leaves_no_file(tiny_config, cached_loads, monkeypat
 def test_saved_model_loads_back(tiny_config, cached_loads, tmp_path, mnist_small):
     config = tiny_config(method="ce", beta=0.0)
     (record,) = run_configs([config], tmp_path, device="cpu", progress=False, save_models=True)
-    model = ibcore.table1.load_model(config, tmp_path)
+    model = ibcore.experiments.table1.load_model(config, tmp_path)
     with torch.no_grad():
         acc = float((model(mnist_small.x_test).argmax(1) == mnist_small.y_test).float().mean())
     assert acc == pytest.approx(record["metrics"]["test_accuracy"], abs=1e-6)
     with pytest.raises(FileNotFoundError, match="save_models"):
-        ibcore.table1.load_model(tiny_config(method="ce", beta=0.0, seed=5), tmp_path)
+        ibcore.experiments.table1.load_model(tiny_config(method="ce", beta=0.0, seed=5), tmp_path)
 
 
 # -- summary -------------------------------------------------------------------------------
@@ -239,7 +239,7 @@ def test_configs_from_params_rows_seeds_and_training_params():
     configs = configs_from_params(params)
     assert len(configs) == 2 * 3 * 2
     mnist = [c for c in configs if c.dataset == "mnist"]
-    assert sorted((ibcore.table1.row_of(c), c.seed, c.steps, c.beta) for c in mnist) == [
+    assert sorted((ibcore.experiments.table1.row_of(c), c.seed, c.steps, c.beta) for c in mnist) == [
         ("ce", 0, 30, 0.0), ("ce", 1, 30, 0.0), ("ib", 0, 10, 1e-3), ("ib", 1, 10, 1e-3),
         ("iy", 0, 10, 0.0), ("iy", 1, 10, 0.0),
     ]  # fmt: skip
@@ -254,7 +254,7 @@ def test_configs_from_params_rows_seeds_and_training_params():
     assert (ce.steps, ce.seed) == (7, 4)
     default = configs_from_params({"cells": [{"dataset": "mnist"}]})
     assert len(default) == 9 and {c.seed for c in default} == {0, 1, 2}
-    assert {c.beta for c in default if ibcore.table1.row_of(c) == "ib"} == {1e-3}
+    assert {c.beta for c in default if ibcore.experiments.table1.row_of(c) == "ib"} == {1e-3}
 
 
 def test_configs_from_params_beta_sweep():
@@ -265,7 +265,7 @@ def test_configs_from_params_beta_sweep():
             "seeds": [0],
         }
     )
-    assert sorted((c.method, c.beta, ibcore.table1.row_of(c)) for c in configs) == [
+    assert sorted((c.method, c.beta, ibcore.experiments.table1.row_of(c)) for c in configs) == [
         ("ib", 0.0, "iy"),
         ("ib", 1e-3, "ib"),
         ("ib", 1e-2, "ib"),

@@ -1,4 +1,4 @@
-"""ibcore.training and the checks before work starts: frozen layers, a probe on frozen features,
+"""ibcore.core.training and the checks before work starts: frozen layers, a probe on frozen features,
 determinism, resumption from a checkpoint, NaN estimates, bad parameters."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import time
 import pytest
 import torch
 
-import ibcore.critics
-import ibcore.table1
-import ibcore.training
-from ibcore.config import TrainConfig
-from ibcore.runtime import resolve_device
-from ibcore.training import make_model, probe_accuracies, train
+import ibcore.core.critics
+import ibcore.core.training
+import ibcore.experiments.table1
+from ibcore.core.config import TrainConfig
+from ibcore.core.runtime import resolve_device
+from ibcore.core.training import make_model, probe_accuracies, train
 
 CPU = torch.device("cpu")
 
@@ -42,7 +42,7 @@ def without_timings(curves: dict) -> dict:
 
 def interrupt_after_save(monkeypatch, n: int) -> dict:
     """Let the trainers' checkpointer write ``n`` checkpoints, then raise ``Interrupted``."""
-    real = ibcore.training.Checkpointer.save
+    real = ibcore.core.training.Checkpointer.save
     count = {"saves": 0}
 
     def save(self, state):
@@ -52,7 +52,7 @@ def interrupt_after_save(monkeypatch, n: int) -> dict:
             if count["saves"] == n:
                 raise Interrupted(f"killed after checkpoint {n}")
 
-    monkeypatch.setattr(ibcore.training.Checkpointer, "save", save)
+    monkeypatch.setattr(ibcore.core.training.Checkpointer, "save", save)
     return count
 
 
@@ -82,13 +82,13 @@ def test_layer_is_frozen_while_the_next_trains(mnist_small, tiny_config):
 def test_layer_checkpoints_show_earlier_layers_frozen(mnist_small, tiny_config, monkeypatch, tmp_path):
     """Every checkpoint written while layer i trains holds layers 1..i-1 as they ended."""
     saved: list[dict] = []
-    real = ibcore.training.Checkpointer.save
+    real = ibcore.core.training.Checkpointer.save
 
     def save(self, state):
         saved.append({"layer": state["layer"], "step": state["step"], "model": copy.deepcopy(state["model"])})
         real(self, state)
 
-    monkeypatch.setattr(ibcore.training.Checkpointer, "save", save)
+    monkeypatch.setattr(ibcore.core.training.Checkpointer, "save", save)
     out = train(tiny_config(), mnist_small, CPU, checkpoint=tmp_path / "run.ckpt.pt", progress=False)
     final = out["model"].state_dict()
     assert {s["layer"] for s in saved} >= {1, 2, 3}
@@ -114,8 +114,8 @@ def test_trainer_probes_see_only_frozen_features(mnist_small, tiny_config, monke
     """In the IB trainer, every probe (checkpoint and final) leaves the net and its gradients as
     they were and trains on features without autograd history equal to the net's output; at the
     final probe no parameter of the net requires a gradient."""
-    real_probe = ibcore.training.probe_accuracies
-    real_linear = ibcore.training.train_linear_probe
+    real_probe = ibcore.core.training.probe_accuracies
+    real_linear = ibcore.core.training.train_linear_probe
     calls = []
 
     def linear(train_features, *args, **kwargs):
@@ -137,8 +137,8 @@ def test_trainer_probes_see_only_frozen_features(mnist_small, tiny_config, monke
         torch.testing.assert_close(calls[-1]["features"], want, rtol=0, atol=0)  # reused == recomputed
         return out
 
-    monkeypatch.setattr(ibcore.training, "probe_accuracies", probe)
-    monkeypatch.setattr(ibcore.training, "train_linear_probe", linear)
+    monkeypatch.setattr(ibcore.core.training, "probe_accuracies", probe)
+    monkeypatch.setattr(ibcore.core.training, "train_linear_probe", linear)
     train(tiny_config(probe_steps=5, checkpoint_probe_steps=2), mnist_small, CPU, progress=False)
     assert [c["steps"] for c in calls] == [2, 2] * 3 + [5]
     assert not any(calls[-1]["requires_grad"])
@@ -200,13 +200,13 @@ def test_interrupted_run_resumes_to_the_same_result(
 
 
 def nan_critic_x(monkeypatch):
-    real = ibcore.critics.TiedMixtureCritic.scores_from_features
+    real = ibcore.core.critics.TiedMixtureCritic.scores_from_features
 
     def scores(self, h, z, perm):
         joint, marginal = real(self, h, z, perm)
         return joint * math.nan, marginal * math.nan
 
-    monkeypatch.setattr(ibcore.critics.TiedMixtureCritic, "scores_from_features", scores)
+    monkeypatch.setattr(ibcore.core.critics.TiedMixtureCritic, "scores_from_features", scores)
 
 
 def test_nan_estimate_ends_the_run_as_diverged(mnist_small, tiny_config, monkeypatch):
@@ -227,23 +227,23 @@ def test_diverged_run_is_stored_and_skipped_by_tables(
 ):
     """A diverged run is stored as a record with status "diverged" beside the complete ones; it
     is not rerun, load_records and the tables (Table 1, the beta sweep) leave it out."""
-    from ibcore import sweep
-    from ibcore.results import load_records
+    from ibcore.core.results import load_records
+    from ibcore.experiments import sweep
 
     good, bad = tiny_config(), tiny_config(seed=1)
-    (first,) = ibcore.table1.run_configs([good], tmp_path, device="cpu", progress=False)
+    (first,) = ibcore.experiments.table1.run_configs([good], tmp_path, device="cpu", progress=False)
     nan_critic_x(monkeypatch)
-    records = ibcore.table1.run_configs([good, bad], tmp_path, device="cpu", progress=False)
+    records = ibcore.experiments.table1.run_configs([good, bad], tmp_path, device="cpu", progress=False)
     assert [r["status"] for r in records] == ["complete", "diverged"]
     assert records[1]["failure"]["layer"] == 1
     assert len(sorted((tmp_path / "table1").glob("*.json"))) == 2
     assert not list(tmp_path.glob("table1/*.ckpt.pt"))
     monkeypatch.undo()
-    monkeypatch.setattr(ibcore.table1, "train", _no_training)
-    again = ibcore.table1.run_configs([good, bad], tmp_path, device="cpu", progress=False)
+    monkeypatch.setattr(ibcore.experiments.table1, "train", _no_training)
+    again = ibcore.experiments.table1.run_configs([good, bad], tmp_path, device="cpu", progress=False)
     assert again[0] == first and again[1]["status"] == "diverged"
     assert [r["config"]["seed"] for r in load_records(tmp_path, "table1")] == [good.seed]
-    assert ibcore.table1.summarise(again)["n"].tolist() == [1]
+    assert ibcore.experiments.table1.summarise(again)["n"].tolist() == [1]
     assert sweep.select_records(again, [good, bad]) == [first]
     assert sweep.missing_configs(again, [good, bad]) == []
     assert len(sweep.sweep_frame(again)) == 1
@@ -313,11 +313,11 @@ def test_cpu_device():
 def test_run_configs_on_missing_device_fails_before_loading(tiny_config, monkeypatch, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    monkeypatch.setattr(ibcore.table1, "load_dataset", _no_loading)
-    monkeypatch.setattr(ibcore.table1, "train", _no_training)
+    monkeypatch.setattr(ibcore.experiments.table1, "load_dataset", _no_loading)
+    monkeypatch.setattr(ibcore.experiments.table1, "train", _no_training)
     t0 = time.perf_counter()
     with pytest.raises(ValueError, match="device"):
-        ibcore.table1.run_configs([tiny_config()], tmp_path, device="cuda", progress=False)
+        ibcore.experiments.table1.run_configs([tiny_config()], tmp_path, device="cuda", progress=False)
     assert time.perf_counter() - t0 < 1.0
     assert not (tmp_path / "table1").exists()
 

@@ -1,4 +1,4 @@
-"""The known-truth battery (ibcore.truth, issue 10 item 5): a tiny version with tolerances."""
+"""The known-truth battery (ibcore.experiments.truth, issue 10 item 5): a tiny version with tolerances."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-import ibcore.truth as truth
-from ibcore.analytic import linear_gaussian_mi
+import ibcore.experiments.truth as truth
+from ibcore.core.analytic import linear_gaussian_mi
 
 
 @pytest.fixture(scope="module")

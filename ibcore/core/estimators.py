@@ -18,15 +18,15 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ibcore.critics import (
+from ibcore.core.critics import (
     COPY_LR_FACTOR,
     ArchitectureAwareCritic,
     ConcatCritic,
     LabelCritic,
     critic_param_groups,
 )
-from ibcore.dv import MovingAverageDV, dv_bound
-from ibcore.runtime import resolve_device
+from ibcore.core.dv import MovingAverageDV, dv_bound
+from ibcore.core.runtime import resolve_device
 
 
 class EstimationError(FloatingPointError):
@@ -240,8 +240,14 @@ class NeuralEstimator:
             critic.load_state_dict(best_state)
         value = self.evaluate(u[hold], v[hold], gen)
         return Estimate(
-            value=value, curve_steps=steps, curve=curve, holdout_size=int(hold.numel()), stop_step=step,
-            best_step=best_step, valid_steps=v_steps, valid_curve=v_curve,
+            value=value,
+            curve_steps=steps,
+            curve=curve,
+            holdout_size=int(hold.numel()),
+            stop_step=step,
+            best_step=best_step,
+            valid_steps=v_steps,
+            valid_curve=v_curve,
         )
 
     @torch.no_grad()

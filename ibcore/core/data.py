@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ibcore.runtime import resolve_device
+from ibcore.core.runtime import resolve_device
 
 DATA_ENV = "IBCORE_DATA"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 SPECS: dict[str, dict] = {
     "mnist": {
@@ -77,7 +77,7 @@ def find_file(name: str, data_dir: str | os.PathLike | None = None) -> Path:
     raise DataError(
         f"{spec['file']} was not found in {searched}. Point the data_dir parameter or the "
         f"{DATA_ENV} environment variable at a folder that holds it, or, with internet access, "
-        f"run `python -m ibcore.data download {name} --data-dir DIR` to fetch it with torchvision."
+        f"run `python -m ibcore.core.data download {name} --data-dir DIR` to fetch it with torchvision."
     )
 
 
@@ -105,7 +105,7 @@ def check_npz_header(path: Path, name: str) -> None:
         looks = "an HTML page" if head.lstrip()[:1] == b"<" else "something else"
         raise DataError(
             f"{path} is not an .npz file (it starts with {head[:16]!r}, {looks}); delete it and fetch "
-            f"it again with `python -m ibcore.data download {name} --data-dir DIR`, or copy a good "
+            f"it again with `python -m ibcore.core.data download {name} --data-dir DIR`, or copy a good "
             "copy there"
         )
 

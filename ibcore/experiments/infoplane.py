@@ -9,7 +9,7 @@ first ``min(n_train, 2048)`` training samples. Cross-entropy records run with
 net.
 
 Every point carries its status (issue 10): ``x_status`` of I(X; L_i + eps) by
-:func:`ibcore.bounds.mi_status` against log N (N the samples the value was computed on) and, where
+:func:`ibcore.core.bounds.mi_status` against log N (N the samples the value was computed on) and, where
 the record stores them (``I_x_lower``/``I_x_upper``, computed from the layer output at the
 checkpoint), against the pairwise-KL upper bound; ``y_status`` of I(Y; L_i) against [0, H(Y)] and
 the Fano lower bound from the checkpoint's probe (IB) or net (cross-entropy) test accuracy.
@@ -24,8 +24,8 @@ from typing import Any
 
 import torch
 
-from ibcore.bounds import ABOVE_LOG_N, ABOVE_UPPER, CERTIFIED, mi_status
-from ibcore.training import EVAL_SAMPLES
+from ibcore.core.bounds import ABOVE_LOG_N, ABOVE_UPPER, CERTIFIED, mi_status
+from ibcore.core.training import EVAL_SAMPLES
 
 COLUMNS = [
     "method",
@@ -62,7 +62,7 @@ def label_entropy(dataset: str, data_dir: str | None = None, split: str = "test"
     """H(Y) in nats of the labels of ``dataset``'s ``split`` (empirical frequencies)."""
     import numpy as np
 
-    from ibcore.data import find_file
+    from ibcore.core.data import find_file
 
     with np.load(find_file(dataset, data_dir)) as arrays:
         y = arrays[f"y_{split}"]
@@ -107,7 +107,7 @@ def label_status(value: float, h_y: float, fano: float = math.nan) -> str:
 
 
 def x_status(value: float, n: int, upper: float = math.nan) -> str:
-    """:func:`ibcore.bounds.mi_status` of I(X; L + eps) with the layer's pairwise-KL upper bound
+    """:func:`ibcore.core.bounds.mi_status` of I(X; L + eps) with the layer's pairwise-KL upper bound
     when known (NaN: log N only)."""
     return mi_status(value, int(n), upper if upper == upper else None)
 
@@ -412,10 +412,10 @@ def model_bounds(record: dict[str, Any], results_dir, data_dir: str | None = Non
     weights are stored (``<record>.model.pt``), for each trained layer, with X uniform over the
     record's N evaluation samples (the first min(n_train, 2048) of its training subset), as the
     record's final DV values were. CPU, seconds."""
-    from ibcore import table1
-    from ibcore.bounds import mixture_mi_bounds
-    from ibcore.config import TrainConfig
-    from ibcore.data import load_dataset
+    from ibcore.core.bounds import mixture_mi_bounds
+    from ibcore.core.config import TrainConfig
+    from ibcore.core.data import load_dataset
+    from ibcore.experiments import table1
 
     config = TrainConfig.from_dict(record["config"])
     source = record.get("data_source") or {}
@@ -453,7 +453,7 @@ def ensure_model_bounds(results_dir, kind: str, data_dir: str | None = None) -> 
     import json
     from pathlib import Path
 
-    from ibcore.results import load_records, record_path
+    from ibcore.core.results import load_records, record_path
 
     results_dir = Path(results_dir)
     known = load_model_bounds(results_dir)
@@ -468,7 +468,7 @@ def ensure_model_bounds(results_dir, kind: str, data_dir: str | None = None) -> 
         payload = {
             "version": MODEL_BOUNDS_VERSION,
             "description": "Exact bounds of I(X; L_i + eps) at the end of runs whose weights are stored "
-            "(ibcore.infoplane.model_bounds), by run id.",
+            "(ibcore.experiments.infoplane.model_bounds), by run id.",
             "runs": dict(sorted(runs.items())),
         }
         (results_dir / MODEL_BOUNDS_FILE).write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")

@@ -3,7 +3,7 @@
 Every row is computed from stored records (and, for Figure 3, from the summary that the
 Figure 3 page wrote beside them): nothing is typed in. A claim without records in a results
 folder is "not measured in this profile". Only certified MI values (below log N and every known
-upper bound, :func:`ibcore.bounds.mi_status`) or exact bounds decide; a claim that only
+upper bound, :func:`ibcore.core.bounds.mi_status`) or exact bounds decide; a claim that only
 uncertified values could decide is "not measurable" (issue 10).
 """
 
@@ -64,7 +64,7 @@ CLAIMS = [
 
 def profile_params(profile: str, stem: str, profiles_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """The parameters of notebook ``stem`` in ``profiles/<profile>.yml`` ({} when absent)."""
-    from ibcore import pipeline
+    from ibcore.orchestration import pipeline
 
     try:
         prof = pipeline.load_profile(profile, profiles_dir or pipeline.PROFILES_DIR)
@@ -91,7 +91,7 @@ def figure1_rows(
     records: Sequence[dict], source: str, references: dict | None = None
 ) -> list[dict[str, Any]]:
     """Rows "fig1_unbounded" and "fig1_monotone" from figure1 records and their exact references
-    (:func:`ibcore.figure1.ensure_references`); certified values only decide (issue 10).
+    (:func:`ibcore.experiments.figure1.ensure_references`); certified values only decide (issue 10).
 
     - unbounded growth: over the sigma^2 > 0 where every seed of both estimators is certified,
       AA-MINE's slope against log(1/sigma^2) is > 0 and at least :data:`FIG1_RATIO` times MINE's;
@@ -99,7 +99,7 @@ def figure1_rows(
     - monotone decrease: AA-MINE's mean does not increase along its certified sigma^2 > 0; fewer
       than two certified sigma^2: "not measurable".
     """
-    from ibcore import figure1
+    from ibcore.experiments import figure1
 
     if not records:
         return [_row("fig1_unbounded", source), _row("fig1_monotone", source)]
@@ -159,8 +159,8 @@ def figure1_rows(
 def table1_rows(records: Sequence[dict], source: str, params: dict | None = None) -> list[dict[str, Any]]:
     """Rows "ib_gt_iy" and "ib_gt_ce", one per data set cell, from Table 1 records (restricted
     to the configs of ``params``, the profile's table1 entry, when given)."""
-    from ibcore import table1
-    from ibcore.sweep import cell_name, select_records
+    from ibcore.experiments import table1
+    from ibcore.experiments.sweep import cell_name, select_records
 
     if params and params.get("cells"):
         records = select_records(records, table1.configs_from_params(params))
@@ -202,7 +202,7 @@ def table1_rows(records: Sequence[dict], source: str, params: dict | None = None
 
 def sweep_rows(records: Sequence[dict], source: str, params: dict | None = None) -> list[dict[str, Any]]:
     """Row "sweep_best" per cell: the best beta > 0 against beta = 0."""
-    from ibcore import sweep, table1
+    from ibcore.experiments import sweep, table1
 
     if params and params.get("cells"):
         records = sweep.select_records(records, table1.configs_from_params(params))
@@ -230,7 +230,7 @@ def sweep_rows(records: Sequence[dict], source: str, params: dict | None = None)
 
 def fig3_bounds(model_bounds: dict | None) -> dict[float, tuple[float, float]]:
     """beta -> (lower, upper) exact bounds of I(X;L₁+ε) of the Figure 3 runs (mean over seeds),
-    from :func:`ibcore.infoplane.ensure_model_bounds` of kind "fig3"."""
+    from :func:`ibcore.experiments.infoplane.ensure_model_bounds` of kind "fig3"."""
     by_beta: dict[float, list[tuple[float, float]]] = {}
     for run in (model_bounds or {}).values():
         layer = run.get("layers", {}).get("1")
@@ -248,10 +248,10 @@ def fig3_rows(summary: dict | None, source: str, model_bounds: dict | None = Non
     verdict = (summary or {}).get("verdict") or {}
     if not verdict:
         return [_row("fig3", source)]
-    from ibcore.bounds import CERTIFIED, mi_status
-    from ibcore.data import SPECS
-    from ibcore.representation import SHORT
-    from ibcore.training import EVAL_SAMPLES
+    from ibcore.core.bounds import CERTIFIED, mi_status
+    from ibcore.core.data import SPECS
+    from ibcore.core.training import EVAL_SAMPLES
+    from ibcore.experiments.representation import SHORT
 
     n = None
     spec = SPECS.get(summary.get("dataset", ""), {})
@@ -321,8 +321,8 @@ def infoplane_rows(
     records: Sequence[dict], source: str, sweep_params: dict | None, plane_params: dict | None
 ):
     """Rows "plane_beta" (IB sweep records) and "plane_ce" (cross-entropy with measure_steps)."""
-    from ibcore import infoplane, table1
-    from ibcore.sweep import cell_name, select_records
+    from ibcore.experiments import infoplane, table1
+    from ibcore.experiments.sweep import cell_name, select_records
 
     chosen = []
     if sweep_params and sweep_params.get("cells"):
@@ -388,19 +388,19 @@ def claims_for(
 ) -> list[dict[str, Any]]:
     """Every claim row computed from the records under ``results_dir`` of profile ``profile``
     (whose yml entries say which configs belong to which page)."""
-    from ibcore import representation, table1
-    from ibcore.results import load_records
+    from ibcore.core.results import load_records
+    from ibcore.experiments import representation, table1
 
     results_dir = Path(results_dir)
     source = source or profile
     t1 = load_records(results_dir, table1.KIND)
-    from ibcore import figure1
+    from ibcore.experiments import figure1
 
     fig1_records = load_records(results_dir, "figure1")
     rows = figure1_rows(fig1_records, source, figure1.load_references(results_dir))
     rows += table1_rows(t1, source, profile_params(profile, "table1"))
     rows += sweep_rows(t1, source, profile_params(profile, "beta_sweep"))
-    from ibcore import infoplane
+    from ibcore.experiments import infoplane
 
     rows += fig3_rows(
         representation.read_summary(results_dir), source, infoplane.load_model_bounds(results_dir)

@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ibcore import report
-from ibcore.config import TrainConfig, check_seeds
-from ibcore.results import StoredStateError, atomic_write_bytes
+from ibcore.core.config import TrainConfig, check_seeds
+from ibcore.core.results import StoredStateError, atomic_write_bytes
+from ibcore.report import pages as report
 
 #: Records of the first-layer runs are stored under this kind (not "table1", so the Table 1
 #: page never mixes them with its full-depth runs).
@@ -78,7 +78,7 @@ def fig3_configs(
 
 @torch.no_grad()
 def layer_representation(model, x: torch.Tensor, layer: int = 1) -> np.ndarray:
-    """L_layer(x) of a trained :class:`~ibcore.models.LayerStack` as a float64 array (n, d)."""
+    """L_layer(x) of a trained :class:`~ibcore.core.models.LayerStack` as a float64 array (n, d)."""
     model.eval()
     rep = model.prefix(layer)(x)
     return rep.flatten(1).double().cpu().numpy()

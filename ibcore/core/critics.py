@@ -200,7 +200,7 @@ class TiedMixtureCritic(nn.Module):
     its gradient mostly pulls the nearest shuffled pair together. It stays the default
     ("tied") so that stored records keep their meaning, and it is the I(X;L_i+eps) curve
     recorded for every penalty (``I_x``); the exact pairwise bounds of
-    :func:`ibcore.bounds.mixture_mi_bounds` are recorded beside it.
+    :func:`ibcore.core.bounds.mixture_mi_bounds` are recorded beside it.
 
     The scores depend on (h, z) only through the squared distances ||z_k - h_j||^2, which do not
     depend on the critic's parameter: a caller that scores one batch twice (before and after a

@@ -8,10 +8,10 @@ Two panels, each an estimate of I(X; L + eps), eps ~ N(0, sigma^2 I), on a grid 
   upper bound 1/2 log det(I + Sigma_L / sigma^2) computed from the clean features, which bounds
   the true MI from above for every sigma^2 > 0.
 - panel "b" (a check with known truth): L = W X on X ~ N(0, I); the true MI is Eq. 5
-  (:func:`ibcore.analytic.linear_gaussian_mi`).
+  (:func:`ibcore.core.analytic.linear_gaussian_mi`).
 
 Every (panel, estimator, sigma^2, seed) is one record of kind ``"figure1"`` in the shared
-results format (:func:`ibcore.results.run_all`): finished records are read back, not rerun.
+results format (:func:`ibcore.core.results.run_all`): finished records are read back, not rerun.
 This module runs and tabulates; plotting lives in the notebook ``nbs/fig1_estimators.ipynb``.
 
 Issue 10: panel a's exact references (X uniform over the held-out rows of each estimate:
@@ -33,8 +33,8 @@ from typing import Any
 
 import torch
 
-from ibcore.analytic import linear_gaussian_mi
-from ibcore.bounds import (
+from ibcore.core.analytic import linear_gaussian_mi
+from ibcore.core.bounds import (
     ABOVE_LOG_N,
     ABOVE_UPPER,
     CERTIFIED,
@@ -43,12 +43,12 @@ from ibcore.bounds import (
     mixture_mi_bounds,
     monte_carlo_mixture_mi,
 )
-from ibcore.critics import TiedMixtureCritic
-from ibcore.data import SPECS, load_dataset
-from ibcore.estimators import AAMINE, MINE, NeuralEstimator
-from ibcore.models import mlp
-from ibcore.results import environment, run_all
-from ibcore.runtime import resolve_device
+from ibcore.core.critics import TiedMixtureCritic
+from ibcore.core.data import SPECS, load_dataset
+from ibcore.core.estimators import AAMINE, MINE, NeuralEstimator
+from ibcore.core.models import mlp
+from ibcore.core.results import environment, run_all
+from ibcore.core.runtime import resolve_device
 
 KIND = "figure1"
 #: Bumped whenever a code change alters the numbers, so that old records are not reused.
@@ -57,7 +57,7 @@ PANELS = ("a", "b")
 #: The estimators of the paper's figure (the default of :func:`figure1_configs`).
 ESTIMATORS = ("mine", "aamine")
 #: Also "tied": AA-MINE with the tied mixture critic that IB training uses
-#: (:class:`ibcore.critics.TiedMixtureCritic`), run in panel b when ``training_critic`` is set.
+#: (:class:`ibcore.core.critics.TiedMixtureCritic`), run in panel b when ``training_critic`` is set.
 ALL_ESTIMATORS = ("mine", "aamine", "tied")
 ESTIMATOR_LABELS = {"mine": "MINE", "aamine": "AA-MINE", "tied": "AA-MINE, training critic"}
 MNIST_PIXELS = 784
@@ -307,7 +307,7 @@ def gaussian_upper_bound(features: torch.Tensor, sigma2: float) -> float:
 REFERENCE_FILE = "figure1_reference.json"
 #: Bumped whenever a code change alters the reference values.
 REFERENCE_VERSION = 1
-#: Monte Carlo draws of :func:`ibcore.bounds.monte_carlo_mixture_mi` per reference.
+#: Monte Carlo draws of :func:`ibcore.core.bounds.monte_carlo_mixture_mi` per reference.
 REFERENCE_MC_DRAWS = 20000
 #: Config fields that fix panel a's clean features and held-out split (not sigma^2).
 REFERENCE_FIELDS = ("dataset", "widths", "n_samples", "seed", "holdout_fraction")
@@ -414,8 +414,8 @@ def ensure_references(
         payload = {
             "version": REFERENCE_VERSION,
             "description": "Exact references of Figure 1 panel a: I(X; L + eps) with X uniform over "
-            "the held-out rows of each estimate (ibcore.figure1.exact_reference), keyed by "
-            "ibcore.figure1.reference_key.",
+            "the held-out rows of each estimate (ibcore.experiments.figure1.exact_reference), keyed by "
+            "ibcore.experiments.figure1.reference_key.",
             "references": dict(sorted(refs.items())),
         }
         path.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
@@ -585,7 +585,7 @@ STATUS_ORDER = {s: k for k, s in enumerate(STATUSES)}
 
 
 def record_status(mi: float, n: int, upper: float) -> str:
-    """:func:`ibcore.bounds.mi_status` of one estimate; ``upper`` NaN or inf: no known upper bound."""
+    """:func:`ibcore.core.bounds.mi_status` of one estimate; ``upper`` NaN or inf: no known upper bound."""
     if not n:
         return "n/a"
     if math.isnan(mi):
@@ -600,7 +600,7 @@ def figure1_frame(records: Iterable[dict[str, Any]], references: dict[str, dict]
     ``n`` is the held-out sample count of the estimate; ``true_mi`` Eq. 5 (panel b);
     ``upper_bound`` the Gaussian bound of all n_samples stored in the record (panel a); the
     ``ref_*`` columns are the exact references of panel a (:func:`ensure_references`: X uniform
-    over the n held-out rows; NaN without references). ``status`` (:func:`ibcore.bounds.mi_status`):
+    over the n held-out rows; NaN without references). ``status`` (:func:`ibcore.core.bounds.mi_status`):
     "above upper bound" when the estimate exceeds the tightest known upper bound (panel a: the
     pairwise-KL and the held-out Gaussian bound, or without references the stored Gaussian bound;
     panel b: the true MI), "above log N" when it exceeds log n, else "certified".

@@ -5,18 +5,18 @@ A battery of tasks whose mutual information is known exactly (or bracketed by ex
 - ``gauss``: correlated Gaussians, x ~ N(0, I_d), y = rho x + sqrt(1 - rho^2) n, so
   I(X; Y) = -d/2 log(1 - rho^2), from 0.1 to 10 nats in several dimensions d;
 - ``linear``: the linear-Gaussian layer of Eq. 5, X ~ N(0, I), L = W X, Y = L + eps with
-  eps ~ N(0, sigma^2 I); I(X; Y) in closed form (:func:`ibcore.analytic.linear_gaussian_mi`);
+  eps ~ N(0, sigma^2 I); I(X; Y) in closed form (:func:`ibcore.core.analytic.linear_gaussian_mi`);
 - the same samples pushed through an invertible per-coordinate map of each side (``map``:
   "cube", x -> x^3, heavy tails): the MI does not change, the marginals do;
 - ``mnist``: X uniform over N MNIST images, Y = L_1(X) + eps for the first layer of a briefly
   trained MLP; I(X; Y) lies between the exact Bhattacharyya and pairwise-KL bounds
-  (:mod:`ibcore.bounds`), and below log N.
+  (:mod:`ibcore.core.bounds`), and below log N.
 
 Every estimator the project reports runs on the same samples: the project's MINE and AA-MINE
-(:mod:`ibcore.estimators`, fixed step budget), :func:`ibcore.estimate_mi` with each method, and
+(:mod:`ibcore.core.estimators`, fixed step budget), :func:`ibcore.estimate_mi` with each method, and
 the peers: torch-mist's SMILE when it imports beside our torch (optional), scikit-learn's KSG
 ``mutual_info_regression`` on 1-D tasks. One record per (task, estimator, seed) is stored under
-``<results_dir>/truth/`` (:func:`ibcore.results.write_record`); :func:`run_battery` skips the
+``<results_dir>/truth/`` (:func:`ibcore.core.results.write_record`); :func:`run_battery` skips the
 stored ones and :func:`battery_summary` gives bias in %, spread over seeds and time.
 """
 
@@ -33,12 +33,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ibcore.analytic import linear_gaussian_mi
-from ibcore.bounds import mi_status, mixture_mi_bounds
-from ibcore.estimators import AAMINE, MINE
-from ibcore.mi import estimate_mi
-from ibcore.results import environment, load_records, run_all
-from ibcore.runtime import resolve_device
+from ibcore.core.analytic import linear_gaussian_mi
+from ibcore.core.bounds import mi_status, mixture_mi_bounds
+from ibcore.core.estimators import AAMINE, MINE
+from ibcore.core.mi import estimate_mi
+from ibcore.core.results import environment, load_records, run_all
+from ibcore.core.runtime import resolve_device
 
 KIND = "truth"
 VERSION = 1  # part of every config: bump when a task or an estimator changes meaning
@@ -147,21 +147,39 @@ def task_list(params: dict[str, Any]) -> list[dict[str, Any]]:
     if lin:
         for s2 in lin["sigma2"]:
             tasks.append(
-                {"task": f"linear s2={s2:g}", "family": "linear", "d_in": lin["d_in"], "d_out": lin["d_out"],
-                 "sigma2": s2, "map": None}
+                {
+                    "task": f"linear s2={s2:g}",
+                    "family": "linear",
+                    "d_in": lin["d_in"],
+                    "d_out": lin["d_out"],
+                    "sigma2": s2,
+                    "map": None,
+                }
             )
         for s2 in lin.get("map_sigma2", []):
             tasks.append(
-                {"task": f"linear s2={s2:g} cube", "family": "linear", "d_in": lin["d_in"],
-                 "d_out": lin["d_out"], "sigma2": s2, "map": "cube"}
+                {
+                    "task": f"linear s2={s2:g} cube",
+                    "family": "linear",
+                    "d_in": lin["d_in"],
+                    "d_out": lin["d_out"],
+                    "sigma2": s2,
+                    "map": "cube",
+                }
             )
     mn = params.get("mnist")
     if mn:
         for r in mn["noise_ratio"]:
             tasks.append(
-                {"task": f"mnist L1 N={mn['n_images']} noise={r:g}", "family": "mnist",
-                 "n_images": mn["n_images"], "widths": list(mn["widths"]), "train_steps": mn["train_steps"],
-                 "noise_ratio": r, "map": None}
+                {
+                    "task": f"mnist L1 N={mn['n_images']} noise={r:g}",
+                    "family": "mnist",
+                    "n_images": mn["n_images"],
+                    "widths": list(mn["widths"]),
+                    "train_steps": mn["train_steps"],
+                    "noise_ratio": r,
+                    "map": None,
+                }
             )
     return tasks
 
@@ -181,8 +199,8 @@ def mnist_layer(task: dict[str, Any], data_dir: str | None = None) -> tuple[torc
     The MLP (``widths``) is trained for ``train_steps`` Adam steps (batch 64, seed 0) on the N
     images; sigma^2 is ``noise_ratio`` times the mean per-coordinate variance of L_1.
     """
-    from ibcore.data import load_dataset
-    from ibcore.models import mlp
+    from ibcore.core.data import load_dataset
+    from ibcore.core.models import mlp
 
     key = (task["n_images"], tuple(task["widths"]), task["train_steps"], data_dir)
     if key not in _MNIST_CACHE:
@@ -240,8 +258,15 @@ def make_samples(task: dict[str, Any], n: int, seed: int, data_dir: str | None =
         clean = feats[idx].numpy()
         std = math.sqrt(sigma2)
         y = clean + std * rng.standard_normal(clean.shape)
-        out.update(truth=0.5 * (lo + hi), truth_low=lo, truth_high=hi, clean=clean, noise_std=std,
-                   network=layer, sigma2=sigma2)
+        out.update(
+            truth=0.5 * (lo + hi),
+            truth_low=lo,
+            truth_high=hi,
+            clean=clean,
+            noise_std=std,
+            network=layer,
+            sigma2=sigma2,
+        )
     else:
         raise ValueError(f"unknown task family {task['family']!r}")
     out["mapped"] = task.get("map") is not None
@@ -300,8 +325,13 @@ def run_estimator(
             opts["hidden"] = tuple(opts["hidden"])
         dev = "cpu" if estimator == "ksg" else device
         est = estimate_mi(s["x"], s["y"], estimator, seed=seed, device=dev, **opts)
-        out.update(value=est.value, stop_step=est.stop_step or None, ci_low=est.ci_low, ci_high=est.ci_high,
-                   n_eval=est.holdout_size)
+        out.update(
+            value=est.value,
+            stop_step=est.stop_step or None,
+            ci_low=est.ci_low,
+            ci_high=est.ci_high,
+            n_eval=est.holdout_size,
+        )
     elif estimator in ("MINE", "AA-MINE", "AA-MINE frozen"):
         kw = dict(steps=params["mine_steps"], batch_size=params["mine_batch"], seed=seed, device=device)
         x = torch.as_tensor(s["x"], dtype=torch.float32)
@@ -326,15 +356,21 @@ def run_estimator(
         as_t = lambda a: torch.as_tensor(a, dtype=torch.float32).reshape(a.shape[0], -1)  # noqa: E731
         torch.manual_seed(seed)
         value = tm_estimate_mi(
-            data=(as_t(s["x"][tr]), as_t(s["y"][tr])), test_data=(as_t(s["x"][te]), as_t(s["y"][te])),
-            estimator="smile", hidden_dims=[128], verbose=False, logger=False, device=str(device),
+            data=(as_t(s["x"][tr]), as_t(s["y"][tr])),
+            test_data=(as_t(s["x"][te]), as_t(s["y"][te])),
+            estimator="smile",
+            hidden_dims=[128],
+            verbose=False,
+            logger=False,
+            device=str(device),
         )
         out.update(value=float(value), n_eval=n_test)
     elif estimator == "sklearn KSG":
         from sklearn.feature_selection import mutual_info_regression
 
-        value = mutual_info_regression(s["x"].reshape(-1, 1), s["y"].reshape(-1), n_neighbors=3,
-                                       random_state=seed)[0]
+        value = mutual_info_regression(
+            s["x"].reshape(-1, 1), s["y"].reshape(-1), n_neighbors=3, random_state=seed
+        )[0]
         out.update(value=float(value), n_eval=s["x"].shape[0])
     else:
         raise ValueError(f"unknown estimator {estimator!r}; choose from {ESTIMATORS}")
@@ -368,8 +404,16 @@ def battery_configs(params: dict[str, Any]) -> list[dict[str, Any]]:
             elif estimator in ("MINE", "AA-MINE", "AA-MINE frozen"):
                 est_params = {"steps": params["mine_steps"], "batch_size": params["mine_batch"]}
             for seed in params["seeds"]:
-                configs.append({"version": VERSION, **task, "n": params["n"], "estimator": estimator,
-                                "estimator_params": est_params, "seed": seed})
+                configs.append(
+                    {
+                        "version": VERSION,
+                        **task,
+                        "n": params["n"],
+                        "estimator": estimator,
+                        "estimator_params": est_params,
+                        "seed": seed,
+                    }
+                )
     return configs
 
 
@@ -384,7 +428,7 @@ def run_battery(
 
     Records: ``<results_dir>/truth/<hash>.json`` with metrics ``value``, ``truth``,
     ``truth_low``, ``truth_high``, ``bias_pct``, ``wall_time``, ``stop_step``, ``status``
-    (:func:`ibcore.bounds.mi_status` against log of the samples it was evaluated on).
+    (:func:`ibcore.core.bounds.mi_status` against log of the samples it was evaluated on).
     """
     dev = resolve_device(device)
     cache: dict[tuple, dict] = {}
@@ -417,13 +461,25 @@ def battery_frame(records: Iterable[dict]):
     rows = []
     for r in records:
         c, m = r["config"], r["metrics"]
-        rows.append({
-            "task": c["task"], "family": c["family"], "map": c.get("map"), "estimator": c["estimator"],
-            "seed": c["seed"], "n": c["n"], "value": m["value"], "truth": m["truth"],
-            "truth_low": m["truth_low"], "truth_high": m["truth_high"], "bias_pct": m["bias_pct"],
-            "wall_time": m["wall_time"], "cpu_time": m.get("cpu_time", float("nan")),
-            "stop_step": m.get("stop_step"), "status": m.get("status"),
-        })
+        rows.append(
+            {
+                "task": c["task"],
+                "family": c["family"],
+                "map": c.get("map"),
+                "estimator": c["estimator"],
+                "seed": c["seed"],
+                "n": c["n"],
+                "value": m["value"],
+                "truth": m["truth"],
+                "truth_low": m["truth_low"],
+                "truth_high": m["truth_high"],
+                "bias_pct": m["bias_pct"],
+                "wall_time": m["wall_time"],
+                "cpu_time": m.get("cpu_time", float("nan")),
+                "stop_step": m.get("stop_step"),
+                "status": m.get("status"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -458,9 +514,17 @@ def estimator_summary(records: Iterable[dict]):
     rows = []
     for est, sub in per_task.groupby(level=0):
         worst = sub["bias"].abs().idxmax()[1]
-        rows.append({"estimator": est, "tasks": len(sub), "mean_abs_bias_pct": sub["bias"].abs().mean(),
-                     "median_bias_pct": sub["bias"].median(), "worst_task": worst,
-                     "worst_bias_pct": float(sub.loc[(est, worst), "bias"]), "seconds": sub["t"].mean()})
+        rows.append(
+            {
+                "estimator": est,
+                "tasks": len(sub),
+                "mean_abs_bias_pct": sub["bias"].abs().mean(),
+                "median_bias_pct": sub["bias"].median(),
+                "worst_task": worst,
+                "worst_bias_pct": float(sub.loc[(est, worst), "bias"]),
+                "seconds": sub["t"].mean(),
+            }
+        )
     import pandas as pd
 
     return pd.DataFrame(rows).set_index("estimator")
@@ -471,7 +535,7 @@ def load_battery(results_dir: str | os.PathLike, params: dict[str, Any] | None =
     records = load_records(results_dir, KIND)
     if params is None:
         return records
-    from ibcore.results import config_id
+    from ibcore.core.results import config_id
 
     wanted = {config_id(c) for c in battery_configs(params)}
     return [r for r in records if r["run_id"] in wanted]

@@ -168,7 +168,7 @@ def environment(device: torch.device | str | None = None) -> dict[str, Any]:
 
 
 #: Statuses of a finished run: "diverged" runs (non-finite values, see
-#: :func:`ibcore.training.train_ib_layerwise`) are stored and not rerun, but :func:`load_records`
+#: :func:`ibcore.core.training.train_ib_layerwise`) are stored and not rerun, but :func:`load_records`
 #: and the tables read "complete" runs only.
 FINISHED = ("complete", "diverged")
 
@@ -395,7 +395,7 @@ def run_all(
     ``run_one(config) -> dict`` returns the record's ``metrics`` and optionally ``curves``,
     ``timings``, ``environment``, ``data_source``. Finished configs are read back, not rerun;
     an interruption loses at most the run in progress (which may resume from its own
-    checkpoint, see :mod:`ibcore.training`).
+    checkpoint, see :mod:`ibcore.core.training`).
     """
     from tqdm.auto import tqdm
 

@@ -170,7 +170,7 @@ def single_threaded() -> None:
 
 
 def dask_setup(worker: Any) -> None:
-    """Dask preload hook (``preload=["ibcore.executor"]``): a worker of the embedded cluster
+    """Dask preload hook (``preload=["ibcore.orchestration.executor"]``): a worker of the embedded cluster
     ends as soon as the process that started it (``$IBCORE_PARENT_PID``) is gone."""
     pid = os.environ.get(PARENT_ENV)
     if pid:
@@ -344,7 +344,7 @@ def _dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
                 scheduler_kwargs={"dashboard": False},
                 memory_limit=0,  # no nanny limit: a big run is not paused or killed by Dask
                 silence_logs=logging.CRITICAL,
-                preload=["ibcore.executor"],
+                preload=["ibcore.orchestration.executor"],
                 env={PARENT_ENV: str(os.getpid()), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
             )
         with Client(cluster) as client:

@@ -12,11 +12,11 @@ from dataclasses import replace
 
 import torch
 
-from ibcore.config import TrainConfig, check_seeds
-from ibcore.data import Dataset, load_dataset, with_validation
-from ibcore.results import atomic_torch_save, environment, load_state, record_path, run_all
-from ibcore.runtime import resolve_device
-from ibcore.training import train
+from ibcore.core.config import TrainConfig, check_seeds
+from ibcore.core.data import Dataset, load_dataset, with_validation
+from ibcore.core.results import atomic_torch_save, environment, load_state, record_path, run_all
+from ibcore.core.runtime import resolve_device
+from ibcore.core.training import train
 
 KIND = "table1"
 ROWS = {"ce": "Cross-entropy", "iy": "L = I(Y;L_i)", "ib": "L = I(Y;L_i) - beta I(X;L_i+eps)"}
@@ -362,7 +362,7 @@ def load_model(
     config: TrainConfig, results_dir: str | os.PathLike, kind: str = KIND, device: str | torch.device = "cpu"
 ):
     """The trained net of a run stored with ``save_models=True``."""
-    from ibcore.models import build_model
+    from ibcore.core.models import build_model
 
     path = record_path(results_dir, kind, config.to_dict()).with_suffix(".model.pt")
     if not path.is_file():

@@ -10,7 +10,7 @@ Methods (all in nats):
 - ``"smile"``: DV with the marginal exponentials clipped to [e^-tau, e^tau] (Song & Ermon 2020),
   trained on the Jensen-Shannon bound; lower variance, but the clipped value is no longer a
   lower bound: it can exceed the truth and log m at high MI (measured: +37 % at 10 nats, d = 5),
-  so check it with :func:`ibcore.bounds.mi_status`;
+  so check it with :func:`ibcore.core.bounds.mi_status`;
 - ``"infonce"``: the InfoNCE bound (van den Oord et al. 2018), at most log(batch);
 - ``"ksg"``: the Kraskov-Stoegbauer-Grassberger k-nearest-neighbour estimator (KSG 1), for
   vector x and y, through scikit-learn's KD-trees.
@@ -34,10 +34,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ibcore.critics import mlp_head
-from ibcore.dv import MovingAverageDV, log_mean_exp
-from ibcore.estimators import Estimate, EstimationError
-from ibcore.runtime import resolve_device
+from ibcore.core.critics import mlp_head
+from ibcore.core.dv import MovingAverageDV, log_mean_exp
+from ibcore.core.estimators import Estimate, EstimationError
+from ibcore.core.runtime import resolve_device
 
 METHODS = ("mine", "smile", "infonce", "ksg")
 BOUND_NAMES = {"mine": "DV", "smile": "SMILE", "infonce": "InfoNCE", "ksg": "KSG"}
@@ -383,11 +383,12 @@ def estimate_mi(
     ``eval_blocks`` (row blocks of the test score matrix, the units of the bootstrap), ``clip``
     (SMILE's tau, default 5 for "smile"), ``ma_rate`` (MINE's moving average). ``k`` is KSG's
     neighbour count. The default method is "infonce": on the default known-truth battery
-    (:mod:`ibcore.truth`, 9 tasks x 2 seeds) it had the smallest mean |bias| (12 % against 20 % for
+    (:mod:`ibcore.experiments.truth`, 9 tasks x 2 seeds)
+    it had the smallest mean |bias| (12 % against 20 % for
     "smile" and 24 % for "mine"), and it is a true lower bound capped at log m (m test samples),
     so it never reports a value that cannot be certified; "smile" overshoots at >= 10 nats.
 
-    Returns an :class:`~ibcore.estimators.Estimate`: ``value`` (the bound on the test split, or
+    Returns an :class:`~ibcore.core.estimators.Estimate`: ``value`` (the bound on the test split, or
     KSG's value), ``ci_low``/``ci_high`` (95 % bootstrap), ``curve`` (training bound),
     ``valid_curve`` (what early stopping watched), ``stop_step``, ``best_step``, ``wall_time``.
     """

@@ -8,7 +8,7 @@ Two stages, both declared from the profile's parameters:
    (beta, noise) is the one with the highest mean **validation** accuracy (never test).
 2. *Confirmation.* The chosen setting of each penalty, the beta = 0 baseline and end-to-end
    cross-entropy on all ``seeds``. Runs with the same seed share initialisation, subset and
-   batches, so each comparison is a paired difference (:mod:`ibcore.stats`).
+   batches, so each comparison is a paired difference (:mod:`ibcore.core.stats`).
 3. *Transfer* (optional ``transfer`` parameter). The paper's penalty and the best control (the
    control arm of highest selection validation accuracy), each at its setting chosen in stage 1,
    with beta = 0 and cross-entropy, on another cell (e.g. MNIST 100 %) and its own seeds.
@@ -24,8 +24,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ibcore.config import TrainConfig
-from ibcore.results import config_id
+from ibcore.core.config import TrainConfig
+from ibcore.core.results import config_id
 
 KIND = "compression"
 
@@ -250,7 +250,7 @@ def paired_rows(params: dict[str, Any], records: Iterable[dict]) -> list[dict[st
 def _paired(params: dict[str, Any], records: list[dict], chosen: dict[str, dict]) -> list[dict[str, Any]]:
     """Rows of :func:`paired_rows` for the arms ``chosen`` (name -> choice), with the runs
     declared from ``params``."""
-    from ibcore.stats import paired_difference
+    from ibcore.core.stats import paired_difference
 
     stored = _by_id(records)
     seeds = _seeds(params, "seeds")

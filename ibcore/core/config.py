@@ -6,10 +6,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 
-from ibcore.data import SPECS, check_dataset_name, check_fraction
+from ibcore.core.data import SPECS, check_dataset_name, check_fraction
 
 METHODS = ("ce", "ib")
-#: The beta term while layer i trains (:mod:`ibcore.penalties`): "tied" is the default so that
+#: The beta term while layer i trains (:mod:`ibcore.core.penalties`): "tied" is the default so that
 #: records stored before the field existed keep their meaning and hash.
 PENALTIES = ("aamine", "aamine_stopgrad", "tied", "pairwise_kl", "logdet", "weight_decay")
 SIGMA_MODES = ("absolute", "layer_scaled")
@@ -30,7 +30,7 @@ IB_ONLY = ("penalty", "critic_steps", "sigma_mode")
 
 def training_set_size(dataset: str, fraction: float) -> int:
     """Images in the stratified ``fraction`` of the training set (see
-    :func:`ibcore.data.stratified_subset`)."""
+    :func:`ibcore.core.data.stratified_subset`)."""
     spec = SPECS[dataset]
     if fraction == 1.0:
         return spec["n_train"]
@@ -68,12 +68,12 @@ class TrainConfig:
     IB training, each trained for that many steps on the frozen net.
 
     ``penalty`` names the estimate of I(X;L_i+eps) the layer is penalised with (see
-    :mod:`ibcore.penalties`); ``critic_steps`` is the number of updates of the penalty's own
+    :mod:`ibcore.core.penalties`); ``critic_steps`` is the number of updates of the penalty's own
     statistics network per layer update ("aamine" and "aamine_stopgrad" only).
     ``sigma_mode`` "layer_scaled" makes the noise std of layer i ``sigma`` times the median
     nearest-neighbour distance of L_i on (up to) the first 2048 training images when layer i
     starts (IB only; cross-entropy ignores it). ``val_size`` > 0 holds out that many training
-    images as a validation split (:func:`ibcore.data.with_validation`): probes then report
+    images as a validation split (:func:`ibcore.core.data.with_validation`): probes then report
     validation accuracy and draw from their own generators, so probing never changes training.
     Batches are drawn with replacement; a ``batch_size`` above the training set's size is
     refused unless ``oversample`` is True.

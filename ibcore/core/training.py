@@ -18,20 +18,20 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ibcore.bounds import mixture_mi_bounds
-from ibcore.config import TrainConfig
-from ibcore.critics import (
+from ibcore.core.bounds import mixture_mi_bounds
+from ibcore.core.config import TrainConfig
+from ibcore.core.critics import (
     LabelCritic,
     TiedMixtureCritic,
     critic_param_groups,
     squared_distances,
 )
-from ibcore.data import Dataset
-from ibcore.dv import MovingAverageDV, dv_bound
-from ibcore.estimators import check_finite, marginal_permutation
-from ibcore.models import LayerStack, build_model
-from ibcore.penalties import Penalty, make_penalty
-from ibcore.results import atomic_torch_save, checked_state, quarantine
+from ibcore.core.data import Dataset
+from ibcore.core.dv import MovingAverageDV, dv_bound
+from ibcore.core.estimators import check_finite, marginal_permutation
+from ibcore.core.models import LayerStack, build_model
+from ibcore.core.penalties import Penalty, make_penalty
+from ibcore.core.results import atomic_torch_save, checked_state, quarantine
 
 EVAL_SAMPLES = 2048
 
@@ -489,7 +489,7 @@ def ib_step_penalty(
     beta: float,
     extra_batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = (),
 ) -> None:
-    """:func:`ib_step` with a penalty other than "tied" (:mod:`ibcore.penalties`), beta > 0.
+    """:func:`ib_step` with a penalty other than "tied" (:mod:`ibcore.core.penalties`), beta > 0.
 
     (a) the statistics networks of I(Y;L_i) and of the recorded I(X;L_i+eps) (the tied critic,
     trained exactly as in :func:`ib_step` but not acting on the layer) ascend with the layer
@@ -576,7 +576,7 @@ def train_ib_layerwise(
     (Eq. 6, with MINE's moving-average gradient) with the layer fixed, then the layer ascends
     I(Y;L_i) - beta * penalty, each term evaluated with the now fixed critics. The penalty is
     the tied critic's DV bound ("tied") or another estimate of I(X;L_i+eps)
-    (``config.penalty``, :mod:`ibcore.penalties`, :func:`ib_step_penalty`); the tied critic's
+    (``config.penalty``, :mod:`ibcore.core.penalties`, :func:`ib_step_penalty`); the tied critic's
     value is recorded as ``I_x`` for every penalty, beside the pairwise bounds. Layer i is then
     frozen; layers 1..i-1 are frozen already, so their output is computed once per layer.
 
@@ -834,7 +834,7 @@ def train(
     if n_val != config.val_size:
         raise ValueError(
             f"config.val_size = {config.val_size} but data holds a validation split of {n_val}; "
-            f"load the data with ibcore.data.with_validation(data, {config.val_size})"
+            f"load the data with ibcore.core.data.with_validation(data, {config.val_size})"
             if config.val_size
             else f"data holds a validation split of {n_val} but config.val_size = 0; load the data afresh"
         )

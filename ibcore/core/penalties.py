@@ -10,12 +10,12 @@ penalised with, selected by ``TrainConfig.penalty``.
   the critic cannot move its copy of layers 1..i-1.
 - "aamine_stopgrad": the same critic family with the copy tied to the layer and a stop-gradient
   on it, h = L_i(x).detach(): the paper's gradient path (through z only) without the lag.
-- "tied": :class:`ibcore.critics.TiedMixtureCritic` (the default; not a bound, biased up above
-  log B), on the fast path of :func:`ibcore.training.ib_step`.
+- "tied": :class:`ibcore.core.critics.TiedMixtureCritic` (the default; not a bound, biased up above
+  log B), on the fast path of :func:`ibcore.core.training.ib_step`.
 - "pairwise_kl": the pairwise-KL upper bound over the batch
-  (:func:`ibcore.critics.pairwise_kl_upper_bound`).
+  (:func:`ibcore.core.critics.pairwise_kl_upper_bound`).
 - "logdet": 1/2 log det(I + Cov_B(L_i)/sigma^2), the form of Eq. 5
-  (:func:`ibcore.critics.gaussian_logdet`).
+  (:func:`ibcore.core.critics.gaussian_logdet`).
 - "weight_decay": the sum of squares of layer i's weight tensors (biases excluded; sigma unused).
 
 Every penalty here has ``train_critic`` (a no-op for the closed forms) and ``value``, the term
@@ -27,13 +27,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ibcore.critics import (
+from ibcore.core.critics import (
     ArchitectureAwareCritic,
     critic_param_groups,
     gaussian_logdet,
     pairwise_kl_upper_bound,
 )
-from ibcore.dv import MovingAverageDV, dv_bound
+from ibcore.core.dv import MovingAverageDV, dv_bound
 
 
 class Penalty:
@@ -154,7 +154,7 @@ def make_penalty(
     name: str, block: nn.Module, feature_dim: int, sigma: float, hidden: tuple[int, ...], lr: float
 ) -> Penalty:
     """The penalty ``name`` for layer ``block`` (not "tied", which lives in
-    :class:`ibcore.training.LayerObjective`). Built when layer i starts; an AA-MINE copy is
+    :class:`ibcore.core.training.LayerObjective`). Built when layer i starts; an AA-MINE copy is
     initialised from the block's current weights."""
     if name == "aamine":
         return AAMinePenalty(block, feature_dim, hidden, lr, tied=False)
