@@ -108,3 +108,74 @@ def test_bad_parameters_are_named():
         compression.configs_from_params({**PARAMS, "penalties": {"logdet": [0.0]}})
     with pytest.raises(ValueError, match="duplicates"):
         compression.configs_from_params({**PARAMS, "seeds": [0, 0]})
+
+
+TRANSFER = {
+    **PARAMS,
+    "penalties": {
+        "aamine": [1e-5, 1e-3],
+        "pairwise_kl": [1e-3, 1e-1],
+        "weight_decay": [1e-5],
+    },
+    "noise": [{"sigma": 1.0, "sigma_mode": "absolute"}],
+    "transfer": {"cell": {"fraction": 1.0, "steps": 20, "val_size": 50, "ce_steps": 60}, "seeds": [0, 1]},
+}
+
+
+def _stage1(params: dict, val_of) -> list[dict]:
+    """Selection records of every setting with validation accuracy ``val_of(name, beta)``."""
+    out = []
+    for name, beta, noise in compression.grid(params):
+        c = compression.penalty_config(params, compression.arms(params)[name], beta, noise, 0)
+        out.append(_record(c, val=val_of(name, beta), test=0.5))
+    return out
+
+
+def test_transfer_waits_for_stage_one_then_carries_the_papers_penalty_and_the_best_control():
+    # nothing of stage 3 before stage 1 is stored, apart from the cross-entropy runs
+    early = [c for c in compression.transfer_configs(TRANSFER, []) if c.method == "ib"]
+    assert early == []
+    # weight decay is the control of highest validation accuracy; pairwise_kl wins on nothing
+    val = {("aamine", 1e-5): 0.85, ("aamine", 1e-3): 0.9, ("weight_decay", 1e-5): 0.88}
+    records = _stage1(TRANSFER, lambda name, beta: val.get((name, beta), 0.8))
+    carried = compression.transfer_arms(TRANSFER, records)
+    assert list(carried) == ["aamine", "weight_decay"]
+    configs = compression.transfer_configs(TRANSFER, records)
+    ib = [c for c in configs if c.method == "ib" and c.beta > 0]
+    assert {(c.penalty, c.beta, c.seed) for c in ib} == {
+        ("aamine", 1e-3, 0),
+        ("aamine", 1e-3, 1),
+        ("weight_decay", 1e-5, 0),
+        ("weight_decay", 1e-5, 1),
+    }
+    # every stage-3 run is on the transfer cell, with its own validation split and seeds
+    assert all(c.fraction == 1.0 and c.val_size == 50 and c.seed in (0, 1) for c in configs)
+    assert {c.steps for c in configs if c.method == "ce"} == {60}
+    assert {c.steps for c in configs if c.method == "ib"} == {20}
+    # and the study declares them
+    declared = {config_id(c.to_dict()) for c in compression.configs_from_params(TRANSFER, records)}
+    assert {config_id(c.to_dict()) for c in configs} <= declared
+
+
+def test_transfer_rows_are_paired_on_the_transfer_cell():
+    val = {("aamine", 1e-5): 0.9, ("pairwise_kl", 1e-1): 0.9}
+    records = _stage1(TRANSFER, lambda name, beta: val.get((name, beta), 0.8))
+    assert [r["n"] for r in compression.transfer_rows(TRANSFER, records)] == [0, 0, 0]  # pending
+    cell = compression.transfer_params(TRANSFER)
+    for c in compression.transfer_configs(TRANSFER, records):
+        gain = {"aamine": 0.01, "pairwise_kl": -0.02}.get(c.penalty, 0.0) if c.beta > 0 else 0.0
+        records.append(_record(c, val=0.9, test=0.95 + gain + 0.001 * c.seed))
+    rows = {r["penalty"]: r for r in compression.transfer_rows(TRANSFER, records)}
+    assert set(rows) == {"cross-entropy", "aamine", "pairwise_kl"}
+    assert rows["aamine"]["n"] == 2 and rows["aamine"]["mean"] == pytest.approx(1.0)
+    assert rows["pairwise_kl"]["mean"] == pytest.approx(-2.0)
+    assert cell["fraction"] == 1.0 and cell["seeds"] == [0, 1]
+
+
+def test_bad_transfer_parameters_are_named():
+    with pytest.raises(ValueError, match="transfer: unknown key"):
+        compression.transfer_params({**TRANSFER, "transfer": {"cells": {}}})
+    with pytest.raises(ValueError, match=r"transfer.cell: unknown key\(s\) \['stpes'\]"):
+        compression.transfer_params({**TRANSFER, "transfer": {"cell": {"stpes": 3}}})
+    with pytest.raises(ValueError, match="not an arm of the study"):
+        compression.transfer_arms({**TRANSFER, "transfer": {"arms": ["logdet"]}}, [])
