@@ -30,9 +30,9 @@ def copy_project(root: Path) -> Path:
     return root
 
 
-def run_pipeline(profile: str, root: Path) -> subprocess.CompletedProcess:
-    """``python -m ibcore.pipeline --profile <profile> --workers 1`` in the copy at ``root``
-    (its own ibcore, the data found beside the repository)."""
+def run_pipeline(profile: str, root: Path, workers: int = 1) -> subprocess.CompletedProcess:
+    """``python -m ibcore.pipeline --profile <profile> --workers <workers>`` in the copy at
+    ``root`` (its own ibcore, the data found beside the repository)."""
     env = {
         **os.environ,
         "PYTHONPATH": str(root),
@@ -40,7 +40,16 @@ def run_pipeline(profile: str, root: Path) -> subprocess.CompletedProcess:
         DATA_ENV: str(find_file("mnist").parent),
     }
     return subprocess.run(
-        [sys.executable, "-m", "ibcore.pipeline", "--profile", profile, "--workers", "1", "--no-progress"],
+        [
+            sys.executable,
+            "-m",
+            "ibcore.pipeline",
+            "--profile",
+            profile,
+            "--workers",
+            str(workers),
+            "--no-progress",
+        ],
         cwd=root,
         env=env,
         capture_output=True,

@@ -4,11 +4,13 @@ switched off. Every page of the book must show all its images, no raw TeX delimi
 in its visible text, no console errors, and no broken internal links; a screenshot of each
 page goes to ``_build/screenshots/``.
 
-The book is built in a temporary copy of the repository by the pipeline, from the profile named
-by ``IBCORE_BROWSER_PROFILE`` (default ``paper``: every notebook renders from the records stored
-under ``results/paper``, nothing trains, about two minutes); ``IBCORE_BROWSER_BOOK=<dir>``
-checks an already built ``_build/html`` instead. Without ``chromium`` the test is skipped
-(``.ci/run`` installs it).
+The books are built in temporary copies of the repository by the pipeline, one per profile named
+in ``IBCORE_BROWSER_PROFILES`` (default ``paper,default``): the paper book renders from the
+records stored under ``results/paper`` (nothing trains, about a minute, shared with
+tests/test_paper_render.py), the default book is the README's main job (it trains the default
+profile from scratch with two workers, about five minutes). ``IBCORE_BROWSER_BOOK=<dir>`` checks
+an already built ``_build/html`` instead. Without ``chromium`` the test is skipped (``.ci/run``
+installs it).
 """
 
 from __future__ import annotations
@@ -301,17 +303,23 @@ def check_report(name: str, report: dict[str, Any], page: Path, html_root: Path)
 
 
 def build_book(profile: str, root: Path) -> Path:
-    """Copy the project to ``root``, run the pipeline of ``profile`` there, return ``_build/html``."""
-    proc = run_pipeline(profile, copy_project(root))
+    """Copy the project to ``root``, run the pipeline of ``profile`` there (two workers), return
+    ``_build/html``."""
+    proc = run_pipeline(profile, copy_project(root), workers=2)
     assert proc.returncode == 0, f"{profile} build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     return root / "_build" / "html"
 
 
-@pytest.fixture(scope="module")
+PROFILES = [
+    p.strip() for p in os.environ.get("IBCORE_BROWSER_PROFILES", "paper,default").split(",") if p.strip()
+]
+
+
+@pytest.fixture(scope="module", params=PROFILES)
 def built_book(tmp_path_factory, request) -> Path:
     if given := os.environ.get("IBCORE_BROWSER_BOOK"):
         return Path(given).resolve()
-    profile = os.environ.get("IBCORE_BROWSER_PROFILE", "paper")
+    profile = request.param
     if profile == "paper":  # the session's paper render (tests/test_paper_render.py checks it)
         build = request.getfixturevalue("paper_build")
         proc = build["proc"]
@@ -324,7 +332,8 @@ def built_book(tmp_path_factory, request) -> Path:
 def test_every_page_reads_right_in_a_browser_offline(built_book: Path):
     pages = book_pages(built_book)
     assert len(pages) >= 5, f"too few pages in {built_book}: {pages}"
-    reports = asyncio.run(read_pages(built_book, pages, SCREENSHOTS))
+    shots = SCREENSHOTS / re.sub(r"\d+$", "", built_book.parents[1].name).removeprefix("book_")
+    reports = asyncio.run(read_pages(built_book, pages, shots))
     problems, stale = {}, []
     for name, report in reports.items():
         found = check_report(name, report, built_book / name, built_book)
@@ -338,7 +347,7 @@ def test_every_page_reads_right_in_a_browser_offline(built_book: Path):
     assert len(with_math) >= 3, f"too few pages with math: {with_math}"
     untypeset = [n for n in with_math if reports[n]["math"] != "katex"]
     assert not untypeset, f"the local KaTeX did not run on {untypeset}"
-    assert len(list(SCREENSHOTS.glob("*.png"))) >= len(pages)
+    assert len(list(shots.glob("*.png"))) >= len(pages)
 
 
 def test_checks_catch_what_a_reader_would_see(tmp_path: Path):
