@@ -117,7 +117,10 @@ def compare_to_zero(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def cell_name(dataset: str, fraction: float) -> str:
-    return f"{'MNIST' if dataset == 'mnist' else 'CIFAR-10'} {100 * fraction:g} %"
+    """'MNIST 1 %', 'MNIST 100 %', 'CIFAR-10' (a full data set other than MNIST has no %)."""
+    if dataset != "mnist":
+        return "CIFAR-10" if fraction >= 1 else f"CIFAR-10 {100 * fraction:g} %"
+    return f"MNIST {100 * fraction:g} %"
 
 
 def verdict_markdown(records: Iterable[dict[str, Any]]) -> str:
