@@ -195,3 +195,40 @@ def differences(cell: dict[str, Any], table_cells: Iterable[dict] = ()) -> str:
         parts.append(f"β and noise carried over from the {source} choice, not chosen again on this cell")
     parts.append(f"{len(cell['seeds'])} paired seeds")
     return "; ".join(parts) + "."
+
+
+def verdict_markdown(cells: list[dict[str, Any]]) -> str:
+    """A MyST line per cell of :func:`paper_penalty_table`: the paper's penalty against beta = 0
+    and against cross-entropy (paired difference, 95 % interval, verdict), and how many of the
+    other penalties hold, do not hold or are inconclusive against beta = 0."""
+    from ibcore.experiments.sweep import cell_name
+    from ibcore.experiments.table1 import interval_text
+
+    lines = []
+    for cell in cells:
+        name = cell_name(cell["dataset"], cell["fraction"])
+        paper = [r for r in cell["rows"] if r.get("paper_penalty")]
+        if not paper:
+            lines.append(f"- **{name}**: the paper's penalty has no chosen setting yet ({PENDING}).")
+            continue
+        row = paper[0]
+        if row["n"] == 0:
+            lines.append(f"- **{name}**: the paper's penalty ({row['row']}, β = {row['beta']:g}): {PENDING}.")
+            continue
+        text = (
+            f"- **{name}**, the paper's penalty ({row['row']}, β = {row['beta']:g} chosen on validation): "
+            f"against β = 0 {interval_text(row['vs_iy'])}, **{row['vs_iy']['verdict']}**; against "
+            f"cross-entropy {interval_text(row['vs_ce'])}, **{row['vs_ce']['verdict']}**."
+        )
+        others = [r for r in cell["rows"] if r["kind"] == "ib" and not r.get("paper_penalty") and r["n"]]
+        if others:
+            counts = {
+                v: [r["row"] for r in others if r["vs_iy"]["verdict"] == v]
+                for v in ("holds", "does not hold", "inconclusive")
+            }
+            text += " Other penalties against β = 0: " + "; ".join(
+                f"{v}: {', '.join(names)}" for v, names in counts.items() if names
+            )
+            text += "."
+        lines.append(text)
+    return "\n".join(lines)

@@ -439,3 +439,37 @@ def load_model(
         model = build_model("convnet", channels=config.channels)
     model.load_state_dict(load_state(path, "model file"))  # weights_only=True; names a bad file
     return model.to(resolve_device(device))
+
+
+#: Row names of Table 1 in running text (MyST Markdown).
+ROW_NAMES = {"ce": "cross-entropy", "iy": "$I(Y;L_i)$ only", "ib": "full IB"}
+
+
+def interval_text(diff: dict[str, Any]) -> str:
+    """'−1.02 points, 95 % CI [−2.05, +0.01], 3 paired seeds' from a paired difference (keys
+    ``difference`` or ``mean``, ``ci_low``, ``ci_high``, ``n``)."""
+    n = diff.get("n", 0)
+    if not n:
+        return "no paired runs stored"
+    mean = diff["difference"] if "difference" in diff else diff["mean"]
+    text = f"{mean:+.2f} points"
+    if n >= 2:
+        text += f", 95 % CI [{diff['ci_low']:+.2f}, {diff['ci_high']:+.2f}]"
+    return (text + f", {n} paired seed{'s' if n != 1 else ''}").replace("-", "−")
+
+
+def comparisons_markdown(found: Sequence[dict[str, Any]]) -> str:
+    """One MyST line per cell and comparison of :func:`comparisons`: the paired difference with
+    its interval, the verdict with its reason, and the paper's direction."""
+    from ibcore.experiments.sweep import cell_name
+
+    lines = []
+    for c in found:
+        a, b = ROW_NAMES[c["a"]], ROW_NAMES[c["b"]]
+        paper = "" if c["paper"] is None else f"; the paper: {a} {'higher' if c['paper'] else 'lower'}"
+        reason = f" ({c['reason']})" if c["reason"] else ""
+        lines.append(
+            f"- {cell_name(c['dataset'], c['fraction'])}: {a} minus {b} = {interval_text(c)}: "
+            f"**{c['verdict']}**{reason}{paper}."
+        )
+    return "\n".join(lines)
