@@ -67,9 +67,13 @@ def penalty_rows(records: Sequence[dict], source: str, params: dict | None = Non
                 out[key].append(claim_row(key, source, f"{name}: {penalty_table.PENDING}", note="pending"))
                 continue
             verdict = FROM_STATS[diff["verdict"]]
-            note = "the 95 % interval contains 0" if verdict == INCONCLUSIVE else ""
+            notes = ["the 95 % interval contains 0" if verdict == INCONCLUSIVE else ""]
             if diff["n"] < row["seeds_declared"]:
-                note = "; ".join(filter(None, [note, f"{diff['n']} of {row['seeds_declared']} seeds stored"]))
+                notes.append(f"{diff['n']} of {row['seeds_declared']} seeds stored")
+            notes.append(
+                f"compression study's runs: {cell['steps']} IB steps a layer, β chosen on validation"
+            )
+            note = "; ".join(filter(None, notes))
             out[key].append(claim_row(key, source, f"{name}: {interval(diff)}", verdict, note))
     return [r for key, _ in TABLE1_CLAIMS for r in (out[key] or [claim_row(key, source)])]
 
