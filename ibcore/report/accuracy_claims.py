@@ -8,7 +8,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ibcore.report.verdicts import FAILS, FROM_STATS, HOLDS, INCONCLUSIVE, claim_row, interval
+from ibcore.report.verdicts import FAILS, FROM_STATS, HOLDS, INCONCLUSIVE, claim_row
+
+
+def interval(diff: dict[str, Any]) -> str:
+    """The paired difference as text (:func:`ibcore.experiments.table1.interval_text`)."""
+    from ibcore.experiments.table1 import interval_text
+
+    return interval_text(diff)
+
 
 #: Table 1 claims by the comparison that decides them ("a > b": a beats b).
 TABLE1_CLAIMS = (("ib_gt_iy", "ib > iy"), ("ib_gt_ce", "ib > ce"))

@@ -37,15 +37,3 @@ def fmt(x: float | None) -> str:
     if math.isinf(x):
         return "∞"
     return f"{x:.3g}"
-
-
-def interval(diff: dict[str, Any], digits: int = 2) -> str:
-    """'+0.04 points, 95 % CI [-0.13, +0.22], 5 paired seeds' from a paired difference (keys
-    mean, or difference, and ci_low, ci_high, n of :func:`ibcore.core.stats.paired_difference`)."""
-    n = diff.get("n", 0)
-    if not n:
-        return "no paired runs"
-    text = f"{diff['mean'] if 'mean' in diff else diff['difference']:+.{digits}f} points"
-    if n >= 2:
-        text += f", 95 % CI [{diff['ci_low']:+.{digits}f}, {diff['ci_high']:+.{digits}f}]"
-    return text + f", {n} paired seed{'s' if n != 1 else ''}"
