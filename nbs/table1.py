@@ -102,7 +102,7 @@ def paper_table(summary: pd.DataFrame) -> str:
     """Table 1 as in the paper: one row per method, per data set our mean ± std and the paper's value."""
     cells_ = list(dict.fromkeys(zip(summary.dataset, summary.fraction, strict=True)))
     budget = {
-        (d, f): table1.budget_reason(dict(zip(part.row, part.train_mean, strict=True)))
+        (d, f): comparisons.budget_reason(dict(zip(part.row, part.train_mean, strict=True)))
         for (d, f), part in summary.groupby(["dataset", "fraction"], sort=False)
     }
     wide, columns = [], {"method": "method"}
@@ -178,7 +178,7 @@ report.show_md(
 
 # %% tags=["remove-input"]
 from ibcore.core.config import TrainConfig
-from ibcore.experiments import compression, penalty_table
+from ibcore.experiments import comparisons, compression, penalty_table
 
 if paper_results_dir and project_path(paper_results_dir) != out_dir:
     penalty_profile, penalty_folder = "paper", paper_results_dir
@@ -332,7 +332,7 @@ for _, r in summary.iterrows():
 if len(records):
     report.show_md(
         "**The paper's claims on these runs**, paired by seed (95 % interval):\n\n"
-        + table1.comparisons_markdown(table1.comparisons(records))
+        + comparisons.comparisons_markdown(comparisons.comparisons(records))
     )
 
 # %% tags=["remove-cell"]
@@ -435,7 +435,7 @@ if paper_results_dir and project_path(paper_results_dir) != out_dir:
         )
         report.show_html(paper_table(paper_summary))
         glance = (paper_table(paper_summary), f"the {len(stored)} stored runs of the `paper` profile")
-        report.show_md(table1.comparisons_markdown(table1.comparisons(stored)))
+        report.show_md(comparisons.comparisons_markdown(comparisons.comparisons(stored)))
         stored_variants = select_records(
             load_records(project_path(paper_results_dir), table1.KIND), table1.variant_configs(paper_params)
         )

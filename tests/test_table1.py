@@ -17,15 +17,8 @@ import ibcore.core.training
 import ibcore.experiments.table1
 from ibcore.core.config import TrainConfig
 from ibcore.experiments import table1
-from ibcore.experiments.table1 import (
-    PAPER,
-    cell_configs,
-    comparisons,
-    comparisons_markdown,
-    configs_from_params,
-    run_configs,
-    summarise,
-)
+from ibcore.experiments.comparisons import budget_reason, comparisons, comparisons_markdown
+from ibcore.experiments.table1 import PAPER, cell_configs, configs_from_params, run_configs, summarise
 
 
 class Interrupted(Exception):
@@ -263,9 +256,9 @@ def test_a_cell_that_measures_a_training_budget_is_inconclusive():
     converged = paired_cell(gains, train={"ce": 1.0, "iy": 0.99, "ib": 0.985})
     found = {c["claim"]: c for c in comparisons(converged)}
     assert found["ib > ce"]["verdict"] == "does not hold"
-    assert table1.budget_reason({"ce": 93.0, "ib": 83.0}) is None  # exactly BUDGET_GAP apart
-    assert table1.budget_reason({"ce": 93.0, "ib": float("nan")}) is None
-    assert "training budget" in table1.budget_reason({"ce": 93.0, "ib": 82.9})
+    assert budget_reason({"ce": 93.0, "ib": 83.0}) is None  # exactly BUDGET_GAP apart
+    assert budget_reason({"ce": 93.0, "ib": float("nan")}) is None
+    assert "training budget" in budget_reason({"ce": 93.0, "ib": 82.9})
 
 
 def test_summarise_nothing():

@@ -201,8 +201,8 @@ def verdict_markdown(cells: list[dict[str, Any]]) -> str:
     """A MyST line per cell of :func:`paper_penalty_table`: the paper's penalty against beta = 0
     and against cross-entropy (paired difference, 95 % interval, verdict), and how many of the
     other penalties hold, do not hold or are inconclusive against beta = 0."""
+    from ibcore.experiments.comparisons import interval_text
     from ibcore.experiments.sweep import cell_name
-    from ibcore.experiments.table1 import interval_text
 
     lines = []
     for cell in cells:

@@ -12,8 +12,8 @@ from ibcore.report.verdicts import FAILS, FROM_STATS, HOLDS, INCONCLUSIVE, claim
 
 
 def interval(diff: dict[str, Any]) -> str:
-    """The paired difference as text (:func:`ibcore.experiments.table1.interval_text`)."""
-    from ibcore.experiments.table1 import interval_text
+    """The paired difference as text (:func:`ibcore.experiments.comparisons.interval_text`)."""
+    from ibcore.experiments.comparisons import interval_text
 
     return interval_text(diff)
 
@@ -25,8 +25,8 @@ TABLE1_CLAIMS = (("ib_gt_iy", "ib > iy"), ("ib_gt_ce", "ib > ce"))
 def table1_rows(records: Sequence[dict], source: str, params: dict | None = None) -> list[dict[str, Any]]:
     """Rows "ib_gt_iy" and "ib_gt_ce", one per data set cell, from the Table 1 records of the
     tied critic (restricted to the configs of ``params``, the profile's table1 entry, when
-    given): the paired verdicts of :func:`ibcore.experiments.table1.comparisons`."""
-    from ibcore.experiments import table1
+    given): the paired verdicts of :func:`ibcore.experiments.comparisons.comparisons`."""
+    from ibcore.experiments import comparisons, table1
     from ibcore.experiments.sweep import cell_name, select_records
 
     if params and params.get("cells"):
@@ -35,7 +35,7 @@ def table1_rows(records: Sequence[dict], source: str, params: dict | None = None
         records = [
             r for r in records if not r["config"].get("measure_steps") and not r["config"].get("max_layers")
         ]
-    found = table1.comparisons(records)
+    found = comparisons.comparisons(records)
     rows = []
     for key, claim in TABLE1_CLAIMS:
         cells = [c for c in found if c["claim"] == claim]
