@@ -203,8 +203,11 @@ def _diff(d: dict | None) -> str:
 def _setting(r: dict) -> str:
     if r["kind"] != "ib" or r.get("beta") is None:
         return "—"
-    noise = "σ = 1" if r["sigma_mode"] == "absolute" else f"σ = {r['sigma']:g} × NN distance"
-    text = f"β = {report.beta_md(r['beta'])}, {noise}, {r['critic_steps']} critic step(s)"
+    text = f"β = {report.beta_md(r['beta'])}"
+    if r["penalty"] != "weight_decay":  # the only penalty that does not read the noise
+        text += ", σ = 1" if r["sigma_mode"] == "absolute" else f", σ = {r['sigma']:g} × NN distance"
+    if r["penalty"] in ("aamine", "aamine_stopgrad", "tied"):  # penalties with a trained critic
+        text += f", {r['critic_steps']} critic step(s)"
     if r["lr"] != TrainConfig().lr:
         text += f", layer lr {r['lr']:g} (its β = 0 at the same lr)"
     return text
