@@ -23,7 +23,10 @@
 # accuracy of the post-trained linear probe and the two information terms at the end of each
 # layer's training, mean ± standard deviation over seeds. The runs are Table 1 runs: where a
 # configuration coincides with one of the [Table 1 page](table1.ipynb) the record is shared.
-# The verdicts below are computed from the runs.
+# The verdicts below are computed from the runs, each $\beta$ against $\beta = 0$ as a paired
+# difference with its 95 % interval. All runs here penalise with the tied critic (see the
+# [Table 1 page](table1.ipynb) and the [compression study](compression.ipynb) for the paper's
+# penalty, chosen on validation).
 
 # %% tags=["parameters"]
 # Parameters (papermill overrides them; the defaults are the "tiny" smoke size).
@@ -126,25 +129,33 @@ def sweep_figure(table: pd.DataFrame):
     return fig
 
 
-def comparison_table(table: pd.DataFrame) -> str:
-    """Each beta > 0 against beta = 0: accuracy difference and the seed spread it is compared with."""
-    rows = pd.DataFrame(sweep.compare_to_zero(table))
+def comparison_table(records: list[dict]) -> str:
+    """Each beta > 0 against beta = 0: the paired difference of test accuracy with its 95 %
+    interval and verdict (:func:`sweep.compare_to_zero`)."""
+    rows = pd.DataFrame(sweep.compare_to_zero(records))
     if rows.empty:
         return ""
     return report.html_table(
-        rows.assign(cell=[report.cell_name(d, f) for d, f in zip(rows.dataset, rows.fraction, strict=True)]),
+        rows.assign(
+            cell=[report.cell_name(d, f) for d, f in zip(rows.dataset, rows.fraction, strict=True)],
+            difference=[f"{d:+.2f}".replace("-", "−") for d in rows.difference],
+            interval=[
+                f"[{lo:+.2f}, {hi:+.2f}]".replace("-", "−") if n >= 2 else "one seed: none"
+                for lo, hi, n in zip(rows.ci_low, rows.ci_high, rows.n, strict=True)
+            ],
+        ),
         {
             "cell": "data set",
             "beta": "β",
+            "n": "paired seeds",
             "acc": "accuracy (%)",
             "acc_zero": "at β = 0 (%)",
-            "difference": "difference (points)",
-            "spread": "seed spread (points)",
-            "effect": "effect",
+            "difference": "paired difference (points)",
+            "interval": "95 % interval (points)",
+            "verdict": "β beats β = 0?",
         },
         {"beta": report.html_formatter(report.beta_html)},
-        missing={"spread": "one seed: none"},
-        numeric=["beta"],
+        numeric=["beta", "difference", "interval"],
     )
 
 
@@ -239,19 +250,21 @@ plt.close(fig)
 # **Figure S2.** Test accuracy (left), final $I(X;L_i+\varepsilon)$ (middle) and $I(Y;L_i)$ (right)
 # of layer-by-layer IB training against $\beta$; one row per data set; mean over seeds, band ± one
 # standard deviation. The paper's claim is about the left panels: whether some $\beta > 0$ lies
-# above the dashed $\beta = 0$ line by more than the bands.
+# above the dashed $\beta = 0$ line; the paired verdicts below decide it.
 # ```
 
 # %% [markdown]
 # ## Where the penalty helps
 #
-# Each $\beta > 0$ against $\beta = 0$: the difference in mean test accuracy, and whether it
-# exceeds the combined seed spread $\sqrt{s_\beta^2 + s_0^2}$ (with one seed there is no spread
-# and only the sign is reported).
+# Each $\beta > 0$ against $\beta = 0$, paired by seed (runs with one seed share initialisation,
+# training subset and batches): the mean of the per-seed differences in test accuracy with its
+# 95 % $t$ interval. The verdict **holds** when the interval lies above 0, **does not hold** when it
+# lies below 0, and is **inconclusive** when it contains 0 (or fewer than two seeds are paired).
+# The intervals are per comparison, not corrected for the number of $\beta$ compared.
 
 # %% tags=["remove-input"]
-report.show_md(sweep.verdict_markdown(table))
-if comparison := comparison_table(table):
+report.show_md(sweep.verdict_markdown(records))
+if comparison := comparison_table(records):
     report.show_html(comparison)
 for _, r in table.iterrows():
     glue(
@@ -298,7 +311,8 @@ if paper_results_dir and project_path(paper_results_dir) != out_dir:
             "**Figure S3.** As {ref}`Figure S2 <fig-beta-sweep>`, for the stored runs of the `paper` "
             "profile.\n```"
         )
-        report.show_md(sweep.verdict_markdown(paper_table))
+        report.show_md(sweep.verdict_markdown(stored))
+        report.show_html(comparison_table(stored))
         mi_sizes.update(infoplane.eval_sizes(stored))
         report.show_html(numbers_table(paper_table))
         if paper_missing:

@@ -212,20 +212,50 @@ def sweep_records() -> list[dict]:
 
 
 def test_sweep_table_and_comparison():
-    table = sweep.sweep_table(sweep_records() + [ce_record()])
+    records = sweep_records() + [ce_record()]
+    table = sweep.sweep_table(records)
     assert list(table["beta"]) == [0.0, 1e-3, 1.0, 100.0]
     assert table.loc[1, "acc_mean"] == pytest.approx(86.0) and table.loc[1, "n"] == 2
     assert table.loc[0, "I_x_2_mean"] == pytest.approx(1.5) and table.loc[
         0, "I_x_last_mean"
     ] == pytest.approx(1.5)
-    effects = {c["beta"]: c["effect"] for c in sweep.compare_to_zero(table)}
-    assert effects == {1e-3: "helps", 1.0: "within spread", 100.0: "hurts"}
-    text = sweep.verdict_markdown(table)
+    found = {c["beta"]: c for c in sweep.compare_to_zero(records)}
+    # paired by seed, every beta shifts both seeds alike (1e-3: +5, 1: +1, 100: -40 points): a
+    # constant difference has a zero-width interval, so even +1 point holds
+    assert {b: c["verdict"] for b, c in found.items()} == {
+        1e-3: "holds",
+        1.0: "holds",
+        100.0: "does not hold",
+    }
+    assert found[1e-3]["difference"] == pytest.approx(5.0) and found[1e-3]["n"] == 2
+    text = sweep.verdict_markdown(records)
     assert (
-        "best $\\beta = 10^{-3}$" in text
-        and "The penalty raises accuracy at $\\beta \\in \\{10^{-3}\\}$" in text
-        and "lowers accuracy at $\\beta \\in \\{10^{2}\\}$" in text
+        "best mean at $\\beta = 10^{-3}$" in text
+        and "raises test accuracy (the 95 % interval of the paired difference lies above 0) at "
+        "$\\beta \\in \\{10^{-3}, 1\\}$"
+        in text
+        and "lowers test accuracy (the interval lies below 0) at $\\beta \\in \\{10^{2}\\}$" in text
+        and "not corrected for being 3 comparisons" in text
     )
+
+
+def test_sweep_comparison_is_paired_and_three_state():
+    def rec(beta: float, seed: int, acc: float) -> dict:
+        return ib_record(beta, seed=seed, acc=acc)
+
+    # seed spread of 10 points, paired gain of 0.5 +- 0.1: holds only because it is paired
+    records = [rec(0.0, s, 0.70 + 0.10 * s) for s in range(3)]
+    records += [
+        rec(1e-3, s, 0.70 + 0.10 * s + g) for s, g in zip(range(3), (0.004, 0.005, 0.006), strict=True)
+    ]
+    records += [rec(1.0, s, 0.70 + 0.10 * s + g) for s, g in zip(range(3), (0.01, -0.01, 0.001), strict=True)]
+    records += [rec(5.0, 0, 0.9)]  # one seed only: no interval
+    found = {c["beta"]: c for c in sweep.compare_to_zero(records)}
+    assert found[1e-3]["verdict"] == "holds" and found[1e-3]["ci_low"] > 0
+    assert found[1.0]["verdict"] == "inconclusive" and found[1.0]["ci_low"] < 0 < found[1.0]["ci_high"]
+    assert found[5.0]["verdict"] == "inconclusive" and found[5.0]["n"] == 1
+    with pytest.raises(ValueError, match="twice"):
+        sweep.compare_to_zero(records + [rec(1.0, 0, 0.5)])
 
 
 def test_sweep_select_and_missing():
@@ -250,7 +280,8 @@ def test_claims_rows_and_table():
     }
     records = sweep_records()
     rows = claims.sweep_rows(records, "fake", sweep_params)
-    assert rows[0]["verdict"] == claims.HOLDS and "best β = 0.001" in rows[0]["ours"]
+    assert rows[0]["verdict"] == claims.HOLDS and "best β = 0.001, +5.00 points" in rows[0]["ours"]
+    assert "2 above 0, 1 below 0, 0 inconclusive" in rows[0]["note"]
     plane = claims.infoplane_rows(records + [ce_record()], "fake", sweep_params, None)
     assert {r["key"]: r["verdict"] for r in plane} == {
         "plane_beta": claims.HOLDS,
@@ -294,13 +325,26 @@ def test_table1_rows_use_only_the_table1_configs():
     rows = claims.table1_rows(sweep_records(), "fake", params)
     # beta = 100 and 1 are sweep runs, not Table 1's "ib" row: only 0.001 vs 0 counts
     (iy,) = [r for r in rows if r["key"] == "ib_gt_iy"]
-    assert (
-        iy["verdict"] == claims.HOLDS
-        and "+5.00 points (spread ± 2.00)" in iy["ours"]
-        and iy["note"] == "beyond seed spread"
-    )
+    assert iy["verdict"] == claims.HOLDS and "+5.00 points" in iy["ours"] and "2 paired seeds" in iy["ours"]
     (ce,) = [r for r in rows if r["key"] == "ib_gt_ce"]
     assert ce["verdict"] == claims.NOT_MEASURED
+
+
+def test_sweep_claim_is_inconclusive_unless_an_interval_decides():
+    sweep_params = {
+        "cells": [{"dataset": "mnist", "fraction": 0.01, "steps": 10}],
+        "betas": [0.0, 1e-3, 100.0],
+        "seeds": [0, 1],
+        "sigma": 1.0,
+    }
+    records = [ib_record(0.0, seed=0, acc=0.80), ib_record(0.0, seed=1, acc=0.82)]
+    records += [ib_record(1e-3, seed=0, acc=0.81), ib_record(1e-3, seed=1, acc=0.815)]  # +1, -0.5
+    records += [ib_record(100.0, seed=0, acc=0.40), ib_record(100.0, seed=1, acc=0.42)]
+    (row,) = claims.sweep_rows(records, "fake", sweep_params)
+    assert row["verdict"] == claims.INCONCLUSIVE and "0 above 0, 1 below 0, 1 inconclusive" in row["note"]
+    records = records[:2] + [ib_record(1e-3, seed=s, acc=0.70 + 0.02 * s) for s in (0, 1)] + records[4:]
+    (row,) = claims.sweep_rows(records, "fake", sweep_params)
+    assert row["verdict"] == claims.FAILS
 
 
 def test_claims_for_an_empty_folder_is_all_not_measured(tmp_path):

@@ -17,7 +17,8 @@ import ibcore.core.training
 import ibcore.experiments.table1
 from ibcore.core.config import TrainConfig
 from ibcore.experiments import table1
-from ibcore.experiments.table1 import PAPER, cell_configs, claims, configs_from_params, run_configs, summarise
+from ibcore.experiments.comparisons import budget_reason, comparisons, comparisons_markdown
+from ibcore.experiments.table1 import PAPER, cell_configs, configs_from_params, run_configs, summarise
 
 
 class Interrupted(Exception):
@@ -145,14 +146,17 @@ def test_saved_model_loads_back(tiny_config, cached_loads, tmp_path, mnist_small
 # -- summary -------------------------------------------------------------------------------
 
 
-def fake_record(dataset: str, fraction: float, row: str, seed: int, acc: float) -> dict:
+def fake_record(
+    dataset: str, fraction: float, row: str, seed: int, acc: float, train: float | None = None
+) -> dict:
     method = "ce" if row == "ce" else "ib"
     beta = 1e-3 if row == "ib" else 0.0
     config = TrainConfig(dataset=dataset, fraction=fraction, method=method, beta=beta, seed=seed)
+    metrics = {"test_accuracy": acc} if train is None else {"test_accuracy": acc, "train_accuracy": train}
     return {
         "kind": "table1",
         "config": config.to_dict(),
-        "metrics": {"test_accuracy": acc},
+        "metrics": metrics,
         "timings": {"train_seconds": 10.0 + seed},
         "environment": {"device": "cpu"},
     }
@@ -186,11 +190,75 @@ def test_summarise_mean_std_n_and_paper():
     assert ib["n"] == 1 and math.isnan(ib["std"]) and ib["beta"] == 1e-3 and ib["paper"] == 86.57
     assert s.iloc[3]["paper"] is None or math.isnan(s.iloc[3]["paper"])  # no paper value there
     assert set(s.method) >= {"Cross-entropy", "L = I(Y;L_i)"}
-    found = {(c["fraction"], c["claim"]): c for c in claims(s)}
-    assert found[(0.01, "ib > iy")]["ours"] and found[(0.01, "ib > iy")]["paper"]
-    assert found[(0.01, "iy > ce")]["difference"] == pytest.approx(4.0)
-    assert not found[(0.01, "iy > ce")]["paper"]  # the paper's I(Y;L) row is below CE at 1 %
-    assert (0.1, "ib > ce") not in found
+    assert math.isnan(ce["train_mean"])  # these records report no train accuracy
+
+
+# -- paired comparisons (issue 9) -------------------------------------------------------------
+
+
+def paired_cell(gains: dict[str, list[float]], train: dict[str, float] | None = None) -> list[dict]:
+    """Records of one MNIST 1 % cell: the "ce" row at 80 + 5 * seed % (a large seed spread), the
+    other rows at that plus ``gains[row][seed]`` points."""
+    out = []
+    for row in ("ce", *gains):
+        for seed in range(len(next(iter(gains.values())))):
+            acc = 80 + 5 * seed + (gains[row][seed] if row in gains else 0.0)
+            out.append(fake_record("mnist", 0.01, row, seed, acc / 100, (train or {}).get(row)))
+    return out
+
+
+def test_comparisons_are_paired_by_seed():
+    # ib beats iy by 0.5 +- 0.1 points on every seed: invisible against the 5-point seed spread
+    # unpaired, a clear gain paired
+    records = paired_cell({"iy": [1.0, 1.0, 1.0, 1.0], "ib": [1.4, 1.6, 1.5, 1.5]})
+    found = {c["claim"]: c for c in comparisons(records)}
+    assert set(found) == {"ib > iy", "ib > ce", "iy > ce"}
+    ib_iy = found["ib > iy"]
+    assert ib_iy["difference"] == pytest.approx(0.5) and ib_iy["n"] == 4 and ib_iy["seeds"] == [0, 1, 2, 3]
+    assert ib_iy["ci_low"] > 0 and ib_iy["verdict"] == "holds" and ib_iy["reason"] is None
+    assert ib_iy["paper"] is True
+    assert found["iy > ce"]["paper"] is False  # the paper's I(Y;L) row is below CE at 1 %
+    text = comparisons_markdown([ib_iy])
+    assert "full IB minus $I(Y;L_i)$ only = +0.50 points, 95 % CI [+" in text and "**holds**" in text
+
+
+def test_comparison_verdicts_follow_the_interval():
+    records = paired_cell({"iy": [0.0, 0.0, 0.0], "ib": [-0.5, -0.6, -0.4]})
+    assert {c["claim"]: c["verdict"] for c in comparisons(records)}["ib > iy"] == "does not hold"
+    records = paired_cell({"iy": [0.0, 0.0, 0.0], "ib": [1.0, -1.0, 0.1]})
+    c = {c["claim"]: c for c in comparisons(records)}["ib > iy"]
+    assert c["verdict"] == "inconclusive" and c["ci_low"] < 0 < c["ci_high"] and "contains 0" in c["reason"]
+    # one seed: no interval
+    c = {c["claim"]: c for c in comparisons(paired_cell({"ib": [3.0]}))}["ib > ce"]
+    assert c["verdict"] == "inconclusive" and c["n"] == 1 and "at least 2" in c["reason"]
+
+
+def test_comparisons_skip_diverged_runs_and_reject_ambiguous_seeds():
+    records = paired_cell({"ib": [1.0, 1.1, 0.9]})
+    records[-1]["status"] = "diverged"  # ib seed 2
+    (c,) = comparisons(records)
+    assert c["n"] == 2 and c["seeds"] == [0, 1]
+    with pytest.raises(ValueError, match="twice"):
+        comparisons(records + [fake_record("mnist", 0.01, "ce", 0, 0.5)])
+
+
+def test_a_cell_that_measures_a_training_budget_is_inconclusive():
+    # CIFAR-10 as stored: IB rows far below cross-entropy in train accuracy; a clear paired loss
+    gains = {"iy": [-5.0, -5.2, -4.8], "ib": [-5.1, -5.3, -4.9]}
+    undertrained = paired_cell(gains, train={"ce": 0.93, "iy": 0.71, "ib": 0.70})
+    found = {c["claim"]: c for c in comparisons(undertrained)}
+    assert {c["verdict"] for c in found.values()} == {"inconclusive"}
+    c = found["ib > ce"]
+    assert c["ci_high"] < 0  # the interval alone would say "does not hold"
+    assert "training budget" in c["reason"] and "70.0 % (ib) against 93.0 % (ce)" in c["reason"]
+    assert c["train_a"] == pytest.approx(70.0) and c["train_b"] == pytest.approx(93.0)
+    # the same accuracies with train accuracies within the gap: decided by the interval
+    converged = paired_cell(gains, train={"ce": 1.0, "iy": 0.99, "ib": 0.985})
+    found = {c["claim"]: c for c in comparisons(converged)}
+    assert found["ib > ce"]["verdict"] == "does not hold"
+    assert budget_reason({"ce": 93.0, "ib": 83.0}) is None  # exactly BUDGET_GAP apart
+    assert budget_reason({"ce": 93.0, "ib": float("nan")}) is None
+    assert "training budget" in budget_reason({"ce": 93.0, "ib": 82.9})
 
 
 def test_summarise_nothing():
@@ -335,3 +403,136 @@ def test_variants_frame_names_the_changed_setting():
     frame = table1.variants_frame([record(1.0, 0, 0.9), record(1.0, 1, 0.8)], [record(2.0, 0, 0.95)], params)
     assert list(frame.setting) == ["as in the table", "sigma = 2.0"]
     assert frame["mean"].round(6).tolist() == [85.0, 95.0] and frame["n"].tolist() == [2, 1]
+
+
+# -- Table 1 with the paper's penalty (issue 9 item 6) -------------------------------------------
+
+
+def compression_params() -> dict:
+    return {
+        "dataset": "mnist",
+        "fraction": 0.01,
+        "steps": 10,
+        "val_size": 100,
+        "penalties": {"aamine": [1e-3, 1e-1], "pairwise_kl": [1e-2]},
+        "noise": [{"sigma": 1.0, "sigma_mode": "absolute"}],
+        "selection_seeds": [0],
+        "seeds": [0, 1, 2],
+        "ce_steps": 30,
+        "transfer": {
+            "cell": {"fraction": 1.0, "steps": 20, "val_size": 200, "ce_steps": 60},
+            "seeds": [0, 1],
+            "arms": ["aamine", "best_control"],
+        },
+    }
+
+
+#: Test-accuracy offsets (points) over beta = 0 by (penalty, beta); cross-entropy -1 point.
+GAIN = {
+    ("aamine", 1e-3): [0.4, 0.5, 0.6],
+    ("aamine", 1e-1): [-3.0] * 3,
+    ("pairwise_kl", 1e-2): [-0.3, -0.2, -0.4],
+}
+VAL = {("aamine", 1e-3): 0.90, ("aamine", 1e-1): 0.80, ("pairwise_kl", 1e-2): 0.89}
+
+
+def compression_record(config: TrainConfig) -> dict:
+    base = 85.0 + 3 * config.seed + (10 if config.fraction == 1.0 else 0)
+    if config.method == "ce":
+        acc = base - 1.0
+    elif config.beta == 0:
+        acc = base
+    else:
+        acc = base + GAIN[(config.penalty, config.beta)][config.seed]
+    val = VAL.get((config.penalty, config.beta), 0.85) if config.beta else 0.85
+    return {
+        "config": config.to_dict(),
+        "status": "complete",
+        "metrics": {"test_accuracy": acc / 100, "val_accuracy": val, "train_accuracy": 1.0},
+    }
+
+
+def compression_records(params: dict, transfer: bool) -> list[dict]:
+    """Records of every run the study declares, stage by stage (the transfer cell's only when
+    ``transfer``)."""
+    from ibcore.core.results import config_id
+    from ibcore.experiments import compression
+
+    records: dict[str, dict] = {}
+    for _ in range(4):
+        for c in compression.configs_from_params(params, list(records.values())):
+            if transfer or c.fraction < 1:
+                records.setdefault(config_id(c.to_dict()), compression_record(c))
+    return list(records.values())
+
+
+def test_paper_penalty_table_rows_and_pending_transfer():
+    from ibcore.experiments import compression, penalty_table
+
+    params = compression_params()
+    records = compression_records(params, transfer=False)
+    first, second = penalty_table.paper_penalty_table(params, records)
+    assert (first["stage"], first["fraction"], second["stage"], second["fraction"]) == (
+        "confirmation",
+        0.01,
+        "transfer",
+        1.0,
+    )
+    rows = {r["row"]: r for r in first["rows"]}
+    assert [r["row"] for r in first["rows"]] == ["cross-entropy", "I(Y;L) only", "aamine", "pairwise_kl"]
+    aamine = rows["aamine"]
+    assert aamine["paper_penalty"] and aamine["beta"] == 1e-3  # chosen on validation, not test
+    assert aamine["n"] == 3 and aamine["status"] == "complete"
+    assert aamine["mean"] == pytest.approx(85.0 + 3 + 0.5) and aamine["std"] == pytest.approx(3.1)
+    assert aamine["train_mean"] == pytest.approx(100.0)
+    # the difference to beta = 0 is the compression study's own paired row
+    (study,) = [r for r in compression.paired_rows(params, records) if r["penalty"] == "aamine"]
+    assert aamine["vs_iy"]["mean"] == pytest.approx(study["mean"]) == pytest.approx(0.5)
+    assert aamine["vs_iy"]["verdict"] == study["verdict"] == "holds"
+    assert aamine["vs_ce"]["mean"] == pytest.approx(1.5) and aamine["vs_ce"]["verdict"] == "holds"
+    assert rows["pairwise_kl"]["vs_iy"]["verdict"] == "does not hold"
+    assert rows["cross-entropy"]["vs_iy"]["mean"] == pytest.approx(-1.0)
+    # the transfer cell: declared, nothing stored -> pending, never NaN in a verdict
+    assert [r["row"] for r in second["rows"]] == ["cross-entropy", "I(Y;L) only", "aamine", "pairwise_kl"]
+    assert {r["status"] for r in second["rows"]} == {penalty_table.PENDING}
+    assert all(r["n"] == 0 for r in second["rows"])
+    text = penalty_table.verdict_markdown([first, second])
+    assert "**MNIST 100 %**: the paper's penalty (aamine, β = 0.001): pending (runs not stored)" in text
+    assert "against β = 0 +0.50 points" in text and "does not hold: pairwise_kl" in text
+    table_cells = [{"dataset": "mnist", "fraction": 0.01, "steps": 2000}]
+    assert "10 IB steps per layer (our earlier Table 1 runs: 2000)" in penalty_table.differences(
+        first, table_cells
+    )
+    assert "600" not in penalty_table.differences(first) and "100 further training images" in (
+        penalty_table.differences(first)
+    )
+    later = penalty_table.differences(second)
+    assert "carried over from the MNIST 1 % choice" in later and "trained on the other 59800" in later
+
+
+def test_paper_penalty_table_transfer_once_stored():
+    from ibcore.experiments import penalty_table
+
+    params = compression_params()
+    _, second = penalty_table.paper_penalty_table(params, compression_records(params, transfer=True))
+    rows = {r["row"]: r for r in second["rows"]}
+    assert {r["n"] for r in rows.values()} == {2}
+    assert rows["aamine"]["vs_iy"]["mean"] == pytest.approx(0.45) and rows["aamine"]["vs_iy"]["n"] == 2
+    assert rows["aamine"]["mean"] == pytest.approx(95.0 + 1.5 + 0.45)
+
+
+def test_claims_rows_of_the_paper_penalty():
+    from ibcore.report import claims
+
+    params = compression_params()
+    rows = claims.penalty_rows(compression_records(params, transfer=False), "fake", params)
+    by = [(r["key"], r["verdict"], r["note"].split(";")[0]) for r in rows]
+    study = "compression study's runs: 10 IB steps a layer, β chosen on validation"
+    assert by == [
+        ("ib_gt_iy", claims.HOLDS, study),
+        ("ib_gt_iy", claims.NOT_MEASURED, "pending"),
+        ("ib_gt_ce", claims.HOLDS, study),
+        ("ib_gt_ce", claims.NOT_MEASURED, "pending"),
+    ]
+    assert "MNIST 1 %, the paper's penalty (aamine, β = 0.001): +0.50 points, 95 % CI [" in rows[0]["ours"]
+    assert {r["verdict"] for r in claims.penalty_rows([], "fake", {})} == {claims.NOT_MEASURED}

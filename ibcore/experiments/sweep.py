@@ -74,77 +74,94 @@ def sweep_table(records: Iterable[dict[str, Any]]):
     return out.reset_index().sort_values(["dataset", "fraction", "beta"]).reset_index(drop=True)
 
 
-def compare_to_zero(table) -> list[dict[str, Any]]:
-    """For each (dataset, fraction) and beta > 0: the accuracy difference to beta = 0 and how it
-    compares with the seed spread. ``effect`` is "helps" / "hurts" when |difference| exceeds
-    the combined standard deviation sqrt(std_beta^2 + std_0^2), "within spread" when it does
-    not, and "helps (1 seed)" / "hurts (1 seed)" when either side has a single seed."""
-    out = []
-    for (d, f), cell in table.groupby(["dataset", "fraction"], sort=False):
-        zero = cell[cell["beta"] == 0]
-        if zero.empty:
+def compare_to_zero(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each (dataset, fraction) and beta > 0: the paired difference of test accuracy (points)
+    to beta = 0 over the seeds both share (runs with one seed share initialisation, subset and
+    batches), with its 95 % t interval and verdict (:func:`ibcore.core.stats.paired_difference`:
+    holds / does not hold / inconclusive). ``acc`` and ``acc_zero`` are the means over those
+    seeds. ``records`` must hold one run per (cell, beta, seed): restrict them to the sweep's
+    configs first (:func:`select_records`)."""
+    from ibcore.core.stats import paired_difference
+
+    frame = sweep_frame(records)
+    out: list[dict[str, Any]] = []
+    if frame.empty:
+        return out
+    for (d, f), cell in frame.groupby(["dataset", "fraction"], sort=False):
+        if cell.duplicated(["beta", "seed"]).any():
+            raise ValueError(f"{cell_name(d, f)} holds a (beta, seed) twice; select one run each")
+        by_beta = {b: dict(zip(g["seed"], g["acc"], strict=True)) for b, g in cell.groupby("beta")}
+        zero = by_beta.get(0.0)
+        if zero is None:
             continue
-        z = zero.iloc[0]
-        for _, r in cell[cell["beta"] > 0].iterrows():
-            diff = float(r["acc_mean"] - z["acc_mean"])
-            single = r["n"] < 2 or z["n"] < 2
-            spread = math.nan if single else math.hypot(r["acc_std"], z["acc_std"])
-            direction = "helps" if diff > 0 else "hurts"
-            if single:
-                effect = f"{direction} (1 seed)"
-            elif abs(diff) > spread:
-                effect = direction
-            else:
-                effect = "within spread"
+        for beta in sorted(b for b in by_beta if b > 0):
+            seeds = sorted(by_beta[beta].keys() & zero.keys())
+            a, b = [by_beta[beta][s] for s in seeds], [zero[s] for s in seeds]
+            diff = paired_difference(a, b)
             out.append(
                 {
                     "dataset": d,
                     "fraction": f,
-                    "beta": float(r["beta"]),
-                    "acc": float(r["acc_mean"]),
-                    "acc_zero": float(z["acc_mean"]),
-                    "difference": diff,
-                    "spread": spread,
-                    "effect": effect,
+                    "beta": float(beta),
+                    "acc": sum(a) / len(a) if a else math.nan,
+                    "acc_zero": sum(b) / len(b) if b else math.nan,
+                    "difference": diff["mean"],
+                    "ci_low": diff["ci_low"],
+                    "ci_high": diff["ci_high"],
+                    "n": diff["n"],
+                    "verdict": diff["verdict"],
+                    "reason": diff["reason"],
                 }
             )
     return out
 
 
 def cell_name(dataset: str, fraction: float) -> str:
-    return f"{'MNIST' if dataset == 'mnist' else 'CIFAR-10'} {100 * fraction:g} %"
+    """'MNIST 1 %', 'MNIST 100 %', 'CIFAR-10' (a full data set other than MNIST has no %)."""
+    if dataset != "mnist":
+        return "CIFAR-10" if fraction >= 1 else f"CIFAR-10 {100 * fraction:g} %"
+    return f"MNIST {100 * fraction:g} %"
 
 
-def verdict_markdown(table) -> str:
-    """A computed sentence per data set: the best beta and where the penalty helps or hurts."""
-    comparisons = compare_to_zero(table)
+def verdict_markdown(records: Iterable[dict[str, Any]]) -> str:
+    """A computed sentence per data set: the best beta by mean accuracy, and at which beta the
+    paired difference to beta = 0 holds, does not hold or is inconclusive (:func:`compare_to_zero`)."""
+    records = list(records)
+    comparisons = compare_to_zero(records)
     if not comparisons:
         return "No data set has both $\\beta = 0$ and $\\beta > 0$ runs: nothing to compare."
+    table = sweep_table(records)
     lines = []
     for (d, f), cell in table.groupby(["dataset", "fraction"], sort=False):
         rows = [c for c in comparisons if c["dataset"] == d and c["fraction"] == f]
         if not rows:
             continue
         best = cell.loc[cell["acc_mean"].idxmax()]
+        zero = cell[cell["beta"] == 0].iloc[0]
         groups = {
-            "raises accuracy": [c["beta"] for c in rows if c["effect"].startswith("helps")],
-            "lowers accuracy": [c["beta"] for c in rows if c["effect"].startswith("hurts")],
-            "changes accuracy by less than the seed spread": [
-                c["beta"] for c in rows if c["effect"] == "within spread"
-            ],
+            "raises test accuracy (the 95 % interval of the paired difference lies above 0)": "holds",
+            "lowers test accuracy (the interval lies below 0)": "does not hold",
+            "is inconclusive (the interval contains 0)": "inconclusive",
         }
         clauses = [
-            f"{what} at $\\beta \\in \\{{{', '.join(report.beta_tex(b) for b in bs)}\\}}$"
-            for what, bs in groups.items()
-            if bs
+            f"{what} at $\\beta \\in \\{{{', '.join(report.beta_tex(c['beta']) for c in found)}\\}}$"
+            for what, verdict in groups.items()
+            if (found := [c for c in rows if c["verdict"] == verdict])
         ]
+        n = sorted({c["n"] for c in rows})
+        seeds = f"{n[0]}" if len(n) == 1 else f"{n[0]}–{n[-1]}"
+        if best["beta"] == 0:
+            lead = f"$\\beta = 0$ has the best mean ({report.sig(best['acc_mean'])} %)"
+        else:
+            lead = (
+                f"best mean at $\\beta = {report.beta_tex(best['beta'])}$ ({report.sig(best['acc_mean'])} % "
+                f"against {report.sig(zero['acc_mean'])} % at $\\beta = 0$)"
+            )
         text = (
-            f"- **{report.cell_name(d, f)}**: best $\\beta = {report.beta_tex(best['beta'])}$ "
-            f"({report.sig(best['acc_mean'])} % against {report.sig(rows[0]['acc_zero'])} % "
-            "at $\\beta = 0$). "
-            "The penalty " + "; ".join(clauses) + "."
+            f"- **{report.cell_name(d, f)}**, {seeds} paired seed(s): {lead}. Against $\\beta = 0$ the "
+            "penalty " + "; ".join(clauses) + "."
         )
-        if any("(1 seed)" in c["effect"] for c in rows):
-            text += " With one seed on at least one side there is no spread to compare with: only signs."
+        if len(rows) > 1:
+            text += f" The {len(rows)} intervals are not corrected for being {len(rows)} comparisons."
         lines.append(text)
     return "\n".join(lines)

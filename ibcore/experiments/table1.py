@@ -136,8 +136,9 @@ def run_configs(
 
 def summarise(records: Iterable[dict]):
     """pandas DataFrame: one row per (dataset, fraction, row) with mean, std and n of the test
-    accuracy in %, the paper's value and the run size. Runs whose status is not "complete"
-    (diverged ones) are left out."""
+    accuracy in %, the mean train accuracy in % (``train_mean``, NaN where records lack it), the
+    paper's value and the run size. Runs whose status is not "complete" (diverged ones) are left
+    out."""
     import pandas as pd
 
     rows = []
@@ -145,6 +146,7 @@ def summarise(records: Iterable[dict]):
         if r.get("status", "complete") != "complete":
             continue
         c = r["config"]
+        train = r["metrics"].get("train_accuracy")
         rows.append(
             {
                 "dataset": c["dataset"],
@@ -155,18 +157,20 @@ def summarise(records: Iterable[dict]):
                 "steps": c["steps"],
                 "seed": c["seed"],
                 "acc": 100 * r["metrics"]["test_accuracy"],
+                "train": float("nan") if train is None else 100 * train,
                 "seconds": r["timings"]["train_seconds"],
                 "device": r["environment"].get("device"),
             }
         )
     if not rows:
-        return pd.DataFrame(columns=["dataset", "fraction", "row", "mean", "std", "n", "paper"])
+        return pd.DataFrame(columns=["dataset", "fraction", "row", "mean", "std", "n", "train_mean", "paper"])
     df = pd.DataFrame(rows)
     g = df.groupby(["dataset", "fraction", "row"], sort=False)
     out = g.agg(
         mean=("acc", "mean"),
         std=("acc", "std"),
         n=("acc", "size"),
+        train_mean=("train", "mean"),
         beta=("beta", "first"),
         sigma=("sigma", "first"),
         steps=("steps", "first"),
@@ -182,30 +186,6 @@ def summarise(records: Iterable[dict]):
         ["dataset", "fraction", "row"], key=lambda s: s.map(order) if s.name == "row" else s
     )
     return out.reset_index(drop=True)
-
-
-def claims(summary) -> list[dict]:
-    """For each (dataset, fraction): does full IB beat I(Y;L) only, and beat cross-entropy?"""
-    out = []
-    for (d, f), cell in summary.groupby(["dataset", "fraction"], sort=False):
-        acc = dict(zip(cell.row, cell["mean"], strict=False))
-        std = dict(zip(cell.row, cell["std"], strict=False))
-        for a, b in (("ib", "iy"), ("ib", "ce"), ("iy", "ce")):
-            if a in acc and b in acc:
-                out.append(
-                    {
-                        "dataset": d,
-                        "fraction": f,
-                        "claim": f"{a} > {b}",
-                        "paper": PAPER.get((d, f), {}).get(a, float("nan"))
-                        > PAPER.get((d, f), {}).get(b, float("inf")),
-                        "ours": bool(acc[a] > acc[b]),
-                        "difference": acc[a] - acc[b],
-                        "std_a": std.get(a),
-                        "std_b": std.get(b),
-                    }
-                )
-    return out
 
 
 TRAIN_PARAMS = (
