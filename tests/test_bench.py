@@ -115,3 +115,22 @@ def test_cli_rejects_an_absent_device(capsys):
 def test_unknown_net_is_refused():
     with pytest.raises(ValueError, match="unknown net"):
         bench.run_benchmark("cpu", quick=True, nets=["resnet"])
+
+
+def test_grouped_benchmark_quick(tmp_path):
+    """One at a time vs grouped on a quick beta-sweep cell: a well-formed record naming the
+    device, runs per hour from the measured seconds, and the same accuracies both ways."""
+    record = bench.bench_grouped("cpu", steps=6, quick=True, threads=1, log=lambda _: None)
+    assert record["kind"] == bench.GROUPED_KIND and record["machine"]["device"] == "cpu"
+    runs = record["settings"]["runs"]
+    assert runs == len(bench.grouped_cell(6, quick=True)) >= 2
+    for way in ("single", "grouped"):
+        assert record[way]["runs_per_hour"] == pytest.approx(3600 * runs / record[way]["seconds"])
+    assert record["speedup"] == pytest.approx(record["single"]["seconds"] / record["grouped"]["seconds"])
+    assert record["max_accuracy_difference"] <= 2e-3
+    (tmp_path / "grouped_cpu.json").write_text(json.dumps(record))
+    (tmp_path / "other.json").write_text(json.dumps({"kind": "bench"}))  # not a grouped record
+    found = bench.read_grouped(tmp_path)
+    assert list(found) == ["grouped_cpu"]
+    frame = bench.grouped_frame(found)
+    assert frame["speed-up"].iloc[0] == pytest.approx(record["speedup"])
