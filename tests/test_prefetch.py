@@ -14,7 +14,9 @@ import papermill
 import pytest
 import yaml
 
-from ibcore.orchestration import pipeline, prefetch
+from ibcore.core import profiles
+from ibcore.orchestration import compute, pipeline, prefetch
+from ibcore.orchestration import jobs as jobs_
 
 REPO = Path(__file__).resolve().parent.parent
 STEMS = ["fig1_estimators", "table1", "fig3_tsne"]
@@ -41,16 +43,16 @@ def test_prefetched_runs_are_exactly_what_the_notebooks_need(tiny_root, monkeypa
     """After the parallel phase, executing the notebooks adds no record (they only read back),
     and a second listing finds nothing left to do."""
     monkeypatch.chdir(tiny_root)
-    jobs = prefetch.profile_jobs("tiny", root=tiny_root)
+    jobs = jobs_.profile_jobs("tiny", root=tiny_root)
     assert {j.stem for j in jobs} == set(STEMS)
     assert len({(j.kind, j.key) for j in jobs}) == len(jobs)
     assert [j.cost for j in jobs] == sorted((j.cost for j in jobs), reverse=True)
-    summary = prefetch.run_jobs(jobs, workers=2, log=lambda _: None)
+    summary = compute.run_jobs(jobs, workers=2, log=lambda _: None)
     assert summary["runs"] == len(jobs) and not summary["failed"]
     stored = _records(tiny_root)
     assert len(stored) == len(jobs)
     assert list((tiny_root / "results").rglob("*.model.pt")), "Figure 3 runs keep their weights"
-    assert prefetch.profile_jobs("tiny", root=tiny_root) == []
+    assert jobs_.profile_jobs("tiny", root=tiny_root) == []
     profile = pipeline.load_profile("tiny", tiny_root / "profiles")
     for stem in STEMS:
         params = pipeline.notebook_parameters("tiny", profile[stem])
@@ -68,7 +70,7 @@ def test_prefetched_runs_are_exactly_what_the_notebooks_need(tiny_root, monkeypa
 
 
 def test_a_failing_run_is_reported_and_the_others_are_stored(tmp_path):
-    good = prefetch.stem_jobs(
+    good = jobs_.stem_jobs(
         "table1",
         {
             "results_dir": str(tmp_path),
@@ -80,15 +82,15 @@ def test_a_failing_run_is_reported_and_the_others_are_stored(tmp_path):
             "checkpoint_probe_steps": 0,
         },
     )
-    bad = prefetch.Job("table1", "table1", str(tmp_path), {**good[0].config, "lr": -1.0}, "bad")
+    bad = jobs_.Job("table1", "table1", str(tmp_path), {**good[0].config, "lr": -1.0}, "bad")
     with pytest.raises(RuntimeError, match=r"(?s)1 of 2 runs failed.*lr must be > 0"):
-        prefetch.run_jobs([bad, *good], workers=2, log=lambda _: None)
+        compute.run_jobs([bad, *good], workers=2, log=lambda _: None)
     assert len(list(tmp_path.rglob("*.json"))) == 1
 
 
 def test_workers_must_be_positive():
     with pytest.raises(ValueError, match="workers"):
-        prefetch.run_jobs([], workers=0)
+        compute.run_jobs([], workers=0)
 
 
 def test_cli_refuses_zero_workers(capsys):
@@ -96,19 +98,27 @@ def test_cli_refuses_zero_workers(capsys):
     assert "--workers" in capsys.readouterr().err
 
 
-def test_notebooks_that_only_read_give_no_runs(tmp_path):
-    assert prefetch.stem_jobs("table1", {"results_dir": str(tmp_path), "run_missing": False}) == []
-    assert prefetch.stem_jobs("info_plane", {"results_dir": str(tmp_path), "measure_steps": 0}) == []
+def test_every_run_a_notebook_reads_is_listed_whatever_run_missing_says(tmp_path):
+    """The pipeline computes every run first: ``run_missing`` (a notebook's own switch) does not
+    hide a notebook's runs; the information plane without measurements reads only."""
+    params = {**_tiny("table1"), "results_dir": str(tmp_path)}
+    listed = jobs_.stem_jobs("table1", {**params, "run_missing": False})
+    assert listed and listed == jobs_.stem_jobs("table1", {**params, "run_missing": True})
+    assert jobs_.stem_jobs("info_plane", {"results_dir": str(tmp_path), "measure_steps": 0}) == []
+
+
+def _tiny(stem: str) -> dict:
+    return yaml.safe_load((REPO / "profiles" / "tiny.yml").read_text())[stem]
 
 
 def test_parameter_defaults_are_read_from_the_text_sources_as_papermill_reads_them():
     """``notebook_defaults`` (ast on the ``parameters`` cell of nbs/<stem>.py) gives what
     papermill reads from the paired notebook, for every notebook."""
-    for source in sorted((REPO / "nbs").glob("*.py")):
+    for source in sorted(p for p in (REPO / "nbs").glob("*.py") if p.name != "conftest.py"):
         seen = papermill.inspect_notebook(str(source.with_suffix(".ipynb")))
         expected = {name: ast.literal_eval(spec["default"]) for name, spec in seen.items()}
-        assert prefetch.notebook_defaults(source) == expected, source.name
-        assert prefetch.notebook_defaults(source.with_suffix(".ipynb")) == expected, source.name
+        assert profiles.notebook_defaults(source) == expected, source.name
+        assert profiles.notebook_defaults(source.with_suffix(".ipynb")) == expected, source.name
 
 
 def test_a_parameter_that_is_no_literal_is_named(tmp_path):
@@ -117,15 +127,16 @@ def test_a_parameter_that_is_no_literal_is_named(tmp_path):
         '# %%\nimport os\n\n# %% tags=["parameters"]\nsteps = 3\nseeds = list(range(2))\n\n# %%\nx = 1\n'
     )
     with pytest.raises(ValueError, match=r"parameter seeds = list\(range\(2\)\) is not a literal"):
-        prefetch.notebook_defaults(source)
+        profiles.notebook_defaults(source)
     source.write_text('# %% tags=["parameters"]\nsteps = -3  # a comment\nname: str = "x"\n\n# %%\ny = 2\n')
-    assert prefetch.notebook_defaults(source) == {"steps": -3, "name": "x"}
+    assert profiles.notebook_defaults(source) == {"steps": -3, "name": "x"}
 
 
 def test_listing_the_runs_does_not_import_papermill():
     code = (
-        "import sys; from ibcore.orchestration import prefetch; jobs = prefetch.profile_jobs('tiny'); "
-        "assert 'papermill' not in sys.modules, sorted(sys.modules); print(len(jobs))"
+        "import sys; from ibcore.orchestration import compute, prefetch; "
+        "from ibcore.orchestration.jobs import profile_jobs; js = profile_jobs('tiny'); "
+        "assert 'papermill' not in sys.modules, sorted(sys.modules); print(len(js))"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
@@ -140,8 +151,8 @@ def test_scheduler_flag_sends_the_training_to_that_cluster(monkeypatch, capsys):
         calls.append((workers, kw["scheduler"]))
         raise RuntimeError("stop here")
 
-    monkeypatch.setattr(prefetch, "run_profile", fake)
-    monkeypatch.setattr(prefetch, "profile_jobs", lambda *a, **k: [])
+    monkeypatch.setattr(compute, "run_profile", fake)
+    monkeypatch.setattr(jobs_, "profile_jobs", lambda *a, **k: [])
     monkeypatch.setattr(pipeline, "preflight", lambda *a, **k: {})
     argv = ["--profile", "tiny", "--scheduler", "tcp://h:8786"]
     assert pipeline.main([*argv, "--no-book"]) == 1
