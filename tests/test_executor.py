@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import signal
 import socket
 import subprocess
@@ -254,3 +255,37 @@ def test_two_concurrent_prefetches_train_each_run_once(tmp_path):
     assert text.count("run done in") == 4, text
     assert len(_records(tmp_path / "results")) == 4
     assert not list((tmp_path / "results").rglob("*.lock"))
+
+
+def test_two_concurrent_single_worker_prefetches_on_the_tiny_profile_train_each_run_once(tmp_path):
+    """Two ``--workers 1`` prefetches (runs trained in-process, as the pipeline does with one
+    worker) of the tiny profile's beta sweep on one results folder: each run is trained by one
+    of them; the other waits for its lock and reads the record back."""
+    root = tmp_path / "root"
+    (root / "nbs").mkdir(parents=True)
+    (root / "_toc.yml").write_text("format: jb-book\nroot: intro\n")  # results/tiny is taken from here
+    shutil.copy(REPO / "nbs" / "beta_sweep.py", root / "nbs")
+    (root / "profiles").mkdir()
+    shutil.copy(REPO / "profiles" / "tiny.yml", root / "profiles")
+    script = tmp_path / "run_prefetch.py"
+    script.write_text(
+        "import sys\nfrom pathlib import Path\n"
+        "from ibcore.core import profiles\nfrom ibcore.orchestration import prefetch\n"
+        f"profiles.REPO_ROOT = Path({str(root)!r})\n"
+        "sys.exit(prefetch.main(sys.argv[1:]))\n"
+    )
+    cmd = [sys.executable, str(script), "--profile", "tiny", "--only", "beta_sweep", "--workers", "1"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env.pop(executor.SCHEDULER_ENV, None)
+    procs = [
+        subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
+    n_runs = len(jobs_.stem_plan("tiny", only=["beta_sweep"], root=root)["beta_sweep"])
+    text = "".join(o[0] for o in outs)
+    assert text.count("run done in") == n_runs == 3, text
+    results = root / "results" / "tiny"
+    assert len(_records(results)) == n_runs, text
+    assert not list(results.rglob("*.lock"))

@@ -159,3 +159,65 @@ def test_scheduler_flag_sends_the_training_to_that_cluster(monkeypatch, capsys):
     assert prefetch.main(argv) == 1
     assert calls == [(1, "tcp://h:8786"), (os.cpu_count() or 1, "tcp://h:8786")]
     assert "stop here" in capsys.readouterr().err
+
+
+def _table1_namespace(results_dir: Path, run_missing: bool) -> dict:
+    """What the table1 notebook's globals() hold after its parameters cell: two tiny runs."""
+    return {
+        "profile": "tiny",
+        "results_dir": str(results_dir),
+        "device": "cpu",
+        "data_dir": None,
+        "cells": [{"dataset": "mnist", "fraction": 0.01, "steps": 3, "ce_steps": 3}],
+        "rows": ["ce"],
+        "seeds": [0, 1],
+        "batch_size": 32,
+        "probe_steps": 2,
+        "checkpoints": 1,
+        "checkpoint_probe_steps": 0,
+        "variants": [],
+        "run_missing": run_missing,
+        "records": "not a parameter: ignored",
+    }
+
+
+def test_a_notebook_alone_with_missing_records_names_the_command(tmp_path):
+    with pytest.raises(compute.MissingRecords) as info:
+        compute.ensure_records("table1", _table1_namespace(tmp_path, False), nbs_dir=REPO / "nbs")
+    message = str(info.value)
+    assert "\n" not in message and "2 of the runs it reads have no record" in message
+    assert "`python3 -m ibcore.prefetch --profile tiny --only table1`" in message
+    assert "run_missing=True" in message
+    assert not list(tmp_path.rglob("*.json")), "nothing was trained"
+
+
+def test_run_missing_computes_through_the_pipelines_call_then_only_reads(tmp_path, monkeypatch):
+    """``run_missing=True``: the notebook's runs are computed through compute_runs (the call
+    behind the pipeline and prefetch), under their locks; afterwards the records are read back."""
+    calls: list[list[str]] = []
+    original = compute.compute_runs
+
+    def spy(params_by_stem, *args, **kw):
+        calls.append(list(params_by_stem))
+        return original(params_by_stem, *args, **kw)
+
+    monkeypatch.setattr(compute, "compute_runs", spy)
+    records = compute.ensure_records(
+        "table1", _table1_namespace(tmp_path, True), nbs_dir=REPO / "nbs", log=lambda _: None
+    )
+    assert calls == [["table1"]] and [r["config"]["seed"] for r in records] == [0, 1]
+    assert len(list(tmp_path.rglob("*.json"))) == 2 and not list(tmp_path.rglob("*.lock"))
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.json")}
+    again = compute.ensure_records("table1", _table1_namespace(tmp_path, False), nbs_dir=REPO / "nbs")
+    assert calls == [["table1"]] and again == records
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*.json")} == stamps
+
+
+def test_the_notebooks_read_by_default_and_ask_ensure_records(tmp_path):
+    """Every notebook with training runs declares ``run_missing = False`` and calls
+    ``ensure_records("<stem>", globals())`` instead of training itself."""
+    for stem in jobs_.TRAINING_STEMS:
+        source = (REPO / "nbs" / f"{stem}.py").read_text()
+        assert profiles.notebook_defaults(REPO / "nbs" / f"{stem}.py")["run_missing"] is False, stem
+        assert f'ensure_records("{stem}", globals())' in source, stem
+        assert "run_configs(" not in source and "run_figure1(" not in source, stem
