@@ -10,7 +10,7 @@ A profile is ``profiles/<name>.yml`` (:mod:`ibcore.core.profiles`): a mapping fr
 that notebook. The pipeline
 
 1. checks everything once (:func:`preflight`): parameter names and values, device, data, folders;
-2. computes every run of the profile not yet stored (:func:`compute_runs`): in this process
+2. computes every run of the profile not yet stored (:func:`compute_phase`): in this process
    (``--workers 1``), in N single-threaded Dask worker processes, or on an existing Dask cluster
    (``--scheduler tcp://host:8786``), each run under a lock file beside its record;
 3. renders: executes each notebook, which only reads the records back, into
@@ -233,7 +233,7 @@ def preflight(
 # -- compute, then render ----------------------------------------------------------------
 
 
-def compute_runs(
+def compute_phase(
     profile_name: str,
     only: Sequence[str] | None,
     overrides: dict[str, Any],
@@ -327,7 +327,7 @@ def main(argv: Sequence[str] | None = None, root: Path = REPO_ROOT) -> int:
         # compute first (every run of the profile, under its lock), then render: the notebooks
         # only read the records back
         training.update(
-            compute_runs(args.profile, args.only, overrides, root, args.workers, scheduler=scheduler)
+            compute_phase(args.profile, args.only, overrides, root, args.workers, scheduler=scheduler)
         )
         timings = run_notebooks(
             args.profile,
@@ -345,7 +345,11 @@ def main(argv: Sequence[str] | None = None, root: Path = REPO_ROOT) -> int:
         print(f"[pipeline] error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("[pipeline] interrupted; the notebooks already executed are kept", file=sys.stderr)
+        print(
+            "[pipeline] interrupted: workers stopped; finished runs and executed notebooks are kept, "
+            "a started run resumes",
+            file=sys.stderr,
+        )
         return 130
     code = 0
     if not args.no_book:
