@@ -1,12 +1,15 @@
-# ibcore: run the notebooks of a profile with papermill and build the Jupyter Book.
-#   make all                 install, run the default profile, build the book into _build/html
+# ibcore: compute the runs of a profile, render its notebooks with papermill, build the Jupyter Book.
+#   make all                 install, compute the default profile's runs, render, build the book (_build/html)
 #   make all PROFILE=paper   the same at the paper's size
-#   make all WORKERS=1       train inside the notebooks, one after another (default: one worker a core)
+#   make all WORKERS=1       compute the runs in the pipeline's own process (default: one worker a core)
 #   make notebooks           refresh nbs/*.ipynb from their text sources nbs/*.py (jupytext)
-#   make test                install, ruff, pytest on tests/ and nbval on nbs/*.ipynb
+#   make test                install, ruff, pytest on tests/ and nbval on nbs/*.ipynb (nbs/conftest.py
+#                            computes the tiny profile's records first; the notebooks only read them)
 PYTHON ?= python3
 PROFILE ?= default
 WORKERS ?= $(shell nproc 2>/dev/null || echo 1)
+# the notebooks' text sources (nbs/conftest.py is nbval's setup, not a notebook)
+NOTEBOOK_SOURCES = $(filter-out nbs/conftest.py,$(wildcard nbs/*.py))
 
 .PHONY: all install notebooks figures book test clean
 
@@ -17,7 +20,7 @@ install:
 	$(PYTHON) -m pip install -q -e ".[test]"
 
 notebooks:
-	$(PYTHON) -m jupytext --sync -q nbs/*.py
+	$(PYTHON) -m jupytext --sync -q $(NOTEBOOK_SOURCES)
 
 figures:
 	$(PYTHON) -m ibcore.pipeline --profile $(PROFILE) --workers $(WORKERS) --no-book

@@ -43,7 +43,7 @@ batch_size = 128
 probe_steps = 50
 checkpoints = 2
 checkpoint_probe_steps = 20
-run_missing = True
+run_missing = False  # True: compute the runs not stored yet here (else an error names the command)
 
 # %% tags=["remove-cell"]
 from ibcore.report.notebooks import check_parameters
@@ -57,6 +57,7 @@ from myst_nb import glue
 
 from ibcore.core.results import load_records, project_path
 from ibcore.experiments import infoplane, sweep, table1
+from ibcore.orchestration.compute import ensure_records
 from ibcore.report import pages as report
 from ibcore.report.claims import profile_params
 from ibcore.report.plotting import mean_and_spread, page_figure, save_figure, set_style, symlog_zero_axis
@@ -75,10 +76,7 @@ params = dict(
 configs = table1.configs_from_params(params)
 out_dir = project_path(results_dir)
 stored_before = report.stored_run_ids(out_dir, table1.KIND)
-if run_missing:
-    records = table1.run_configs(configs, out_dir, device=device, data_dir=data_dir, progress=False)
-else:
-    records = sweep.select_records(load_records(out_dir, table1.KIND), configs)
+records = ensure_records("beta_sweep", globals())  # stored by the pipeline (or computed here: run_missing)
 missing = sweep.missing_configs(records, configs)
 table = report.paper_order(sweep.sweep_table(records), then=["beta"])
 

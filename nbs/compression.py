@@ -64,7 +64,7 @@ selection_seeds = [0]
 seeds = [0, 1]
 ce_steps = 30
 transfer = None  # {cell: {...}, seeds: [...], arms: [aamine, best_control]}: stage 3, e.g. MNIST 100 %
-run_missing = True
+run_missing = False  # True: compute the runs not stored yet here (else an error names the command)
 
 # %% tags=["remove-cell"]
 from ibcore.report.notebooks import check_parameters
@@ -78,7 +78,8 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from ibcore.core.results import load_records, project_path
-from ibcore.experiments import compression, table1
+from ibcore.experiments import compression
+from ibcore.orchestration.compute import ensure_records
 from ibcore.report import pages as report
 from ibcore.report.plotting import save_figure, set_style
 
@@ -102,15 +103,11 @@ params = dict(
 )
 out_dir = project_path(results_dir)
 STATUSES = ("complete", "diverged")
-trained_here = 0
-for _ in range(4):  # selection, then the confirmation and transfer runs it declares
-    records = load_records(out_dir, compression.KIND, statuses=STATUSES)
-    todo = compression.missing(params, records)
-    if not todo or not run_missing:
-        break
-    table1.run_configs(todo, out_dir, device=device, data_dir=data_dir, kind=compression.KIND, progress=False)
-    trained_here += len(todo)
+stored_before = report.stored_run_ids(out_dir, compression.KIND)
+# selection, then the confirmation and transfer runs it declares: stored by the pipeline (or here: run_missing)
+ensure_records("compression", globals())
 records = load_records(out_dir, compression.KIND, statuses=STATUSES)
+trained_here = len({r["run_id"] for r in records} - stored_before)
 todo = compression.missing(params, records)
 declared = compression.configs_from_params(params, records)
 

@@ -70,6 +70,7 @@ n_samples = 1500
 gaussian_dims = [8, 2]
 gaussian_samples = 3000
 training_critic = True  # panel b also runs AA-MINE with the tied mixture critic of IB training
+run_missing = False  # True: compute the runs not stored yet here (else an error names the command)
 
 # %% tags=["remove-cell"]
 from ibcore.report.notebooks import check_parameters
@@ -81,22 +82,10 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from ibcore.experiments import figure1
+from ibcore.orchestration.compute import ensure_records
 from ibcore.report import plotting
 
-records = figure1.run_figure1(
-    results_dir,
-    device=device,
-    data_dir=data_dir,
-    sigma2_grid=sigma2_grid,
-    seeds=seeds,
-    steps=steps,
-    batch_size=batch_size,
-    widths=widths,
-    n_samples=n_samples,
-    gaussian_dims=gaussian_dims,
-    gaussian_samples=gaussian_samples,
-    training_critic=training_critic,
-)
+records = ensure_records("fig1_estimators", globals())  # stored by the pipeline (or here: run_missing)
 references = figure1.ensure_references(results_dir, records, data_dir=data_dir)
 table = figure1.figure1_table(records, references)
 summary = figure1.figure1_summary(table)

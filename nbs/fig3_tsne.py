@@ -62,7 +62,7 @@ checkpoint_probe_steps = 20
 n_points = 200
 perplexity = 30.0
 relative_resolution = 0.25
-run_missing = True
+run_missing = False  # True: compute the runs not stored yet here (else an error names the command)
 
 # %% tags=["remove-cell"]
 from ibcore.report.notebooks import check_parameters
@@ -78,9 +78,10 @@ from myst_nb import glue
 
 from ibcore.core.config import TrainConfig
 from ibcore.core.data import load_dataset
-from ibcore.core.results import load_records, project_path
+from ibcore.core.results import project_path
 from ibcore.experiments import infoplane, representation, table1
-from ibcore.experiments.sweep import missing_configs, select_records
+from ibcore.experiments.sweep import missing_configs
+from ibcore.orchestration.compute import ensure_records
 from ibcore.report import pages as report
 from ibcore.report.plotting import page_figure, save_figure, set_style
 
@@ -102,18 +103,7 @@ configs = representation.configs_from_params(
     )
 )
 stored_before = report.stored_run_ids(out_dir, representation.KIND)
-if run_missing:
-    records = table1.run_configs(
-        configs,
-        out_dir,
-        device=device,
-        data_dir=data_dir,
-        kind=representation.KIND,
-        save_models=True,
-        progress=False,
-    )
-else:
-    records = select_records(load_records(out_dir, representation.KIND), configs)
+records = ensure_records("fig3_tsne", globals())  # stored by the pipeline (or computed here: run_missing)
 missing = missing_configs(records, configs)
 data = load_dataset(dataset, data_dir, "cpu", fraction=fraction, subset_seed=seeds[0])
 x, labels = data.x_test[:n_points], data.y_test[:n_points].numpy()

@@ -45,7 +45,7 @@ probe_steps = 50
 checkpoints = 2
 checkpoint_probe_steps = 20
 measure_steps = 20
-run_missing = True
+run_missing = False  # True: compute the runs not stored yet here (else an error names the command)
 
 # %% tags=["hide-input"]
 from ibcore.report.notebooks import check_parameters
@@ -64,6 +64,7 @@ from ibcore.core.bounds import ABOVE_LOG_N, ABOVE_UPPER, CERTIFIED
 from ibcore.core.data import DataError
 from ibcore.core.results import load_records, project_path
 from ibcore.experiments import infoplane, sweep, table1
+from ibcore.orchestration.compute import ensure_records
 from ibcore.report.claims import profile_params
 from ibcore.report.plotting import save_figure, set_style
 
@@ -88,10 +89,7 @@ if measure_steps and cells:
         measure_steps=measure_steps,
     )
     ce_configs = table1.configs_from_params(ce_params)
-    if run_missing:
-        ce_records = table1.run_configs(ce_configs, out_dir, device=device, data_dir=data_dir, progress=False)
-    else:
-        ce_records = sweep.select_records(stored, ce_configs)
+    ce_records = ensure_records("info_plane", globals())  # stored by the pipeline (or here: run_missing)
 missing = sweep.missing_configs(ib_records, sweep_configs) + sweep.missing_configs(ce_records, ce_configs)
 records = ib_records + ce_records
 h_y = {}

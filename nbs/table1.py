@@ -50,7 +50,7 @@ checkpoint_probe_steps = 20
 # Full-IB runs with other settings, shown beside the cell's full-IB row ("what we tried"):
 # {dataset, fraction, seeds?, and any of steps, beta, sigma, lr, critic_lr, batch_size, widths, ...}
 variants = [{"dataset": "mnist", "fraction": 0.01, "sigma": 2.0, "seeds": [0]}]
-run_missing = True
+run_missing = False  # True: compute the runs not stored yet here (else an error names the command)
 
 # %% tags=["remove-cell"]
 from ibcore.report.notebooks import check_parameters
@@ -61,9 +61,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from myst_nb import glue
 
-from ibcore.core.results import load_records, project_path
+from ibcore.core.results import load_records, project_path, read_records
 from ibcore.experiments import table1
 from ibcore.experiments.sweep import select_records
+from ibcore.orchestration.compute import ensure_records
 from ibcore.report import pages as report
 from ibcore.report.claims import profile_params
 from ibcore.report.plotting import page_figure, set_style
@@ -84,12 +85,9 @@ configs = table1.configs_from_params(params)
 out_dir = project_path(results_dir)
 variant_configs = table1.variant_configs(dict(params, beta=beta, variants=variants))
 stored_before = report.stored_run_ids(out_dir, table1.KIND)
-if run_missing:
-    records = table1.run_configs(configs, out_dir, device=device, data_dir=data_dir)
-    variant_records = table1.run_configs(variant_configs, out_dir, device=device, data_dir=data_dir)
-else:
-    records = select_records(load_records(out_dir, table1.KIND), configs)
-    variant_records = select_records(load_records(out_dir, table1.KIND), variant_configs)
+ensure_records("table1", globals())  # the runs are stored: computed by the pipeline (or here, run_missing)
+records = read_records(out_dir, table1.KIND, configs)
+variant_records = read_records(out_dir, table1.KIND, variant_configs)
 summary = report.paper_order(table1.summarise(records))
 ROW_LABEL = {
     "ce": "Cross-entropy",

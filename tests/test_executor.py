@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,7 +23,8 @@ import pytest
 import yaml
 
 from ibcore.core.results import record_path
-from ibcore.orchestration import executor, prefetch
+from ibcore.orchestration import compute, executor, locks
+from ibcore.orchestration import jobs as jobs_
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -60,9 +62,9 @@ def _script(tmp_path: Path, params: dict, argv: list[str]) -> list[str]:
     script = tmp_path / "run_prefetch.py"
     script.write_text(
         "import sys\nfrom pathlib import Path\n"
-        "from ibcore.orchestration import pipeline, prefetch\n"
+        "from ibcore.core import profiles\nfrom ibcore.orchestration import prefetch\n"
         "if __name__ == '__main__':\n"
-        f"    pipeline.REPO_ROOT = Path({str(root)!r})\n"
+        f"    profiles.REPO_ROOT = Path({str(root)!r})\n"
         "    sys.exit(prefetch.main(sys.argv[1:]))\n"
     )
     return [sys.executable, str(script), "--profile", "t", *argv]
@@ -110,22 +112,22 @@ def _started(tmp_path: Path, params: dict, n_locks: int) -> tuple[subprocess.Pop
 
 def test_run_lock_is_exclusive_takes_over_stale_locks_and_is_released(tmp_path):
     lock = tmp_path / "r.json.lock"
-    with executor.run_lock(lock):
+    with locks.run_lock(lock):
         assert lock.read_text().split()[1] == str(os.getpid())
         with pytest.raises(executor.RunningElsewhere, match="running elsewhere") as info:
-            with executor.run_lock(lock):
+            with locks.run_lock(lock):
                 pass
     back = pickle.loads(pickle.dumps(info.value))  # as a Dask worker sends it back
     assert (back.lock, back.owner, str(back)) == (lock, info.value.owner, str(info.value))
     assert not lock.exists()
     lock.write_text("")  # just created by another process, its owner not written yet
     with pytest.raises(executor.RunningElsewhere):
-        with executor.run_lock(lock):
+        with locks.run_lock(lock):
             pass
     dead = subprocess.Popen(["true"])
     dead.wait()
     lock.write_text(f"{socket.gethostname()} {dead.pid}\n")
-    with executor.run_lock(lock):  # the owner is gone: taken over
+    with locks.run_lock(lock):  # the owner is gone: taken over
         assert lock.read_text().split()[1] == str(os.getpid())
     assert not lock.exists()
 
@@ -134,9 +136,9 @@ def test_run_lock_is_exclusive_takes_over_stale_locks_and_is_released(tmp_path):
 def test_a_run_locked_by_a_live_process_is_waited_for_not_trained_twice(tmp_path, workers):
     """The lock is held by a live process: the run is reported as running elsewhere, waited
     for, then trained here once that process is gone without storing it."""
-    (job,) = prefetch.stem_jobs("table1", _params(tmp_path, [0]))
+    (job,) = jobs_.stem_jobs("table1", _params(tmp_path, [0]))
     holder = subprocess.Popen(["sleep", "120"])
-    lock = prefetch.lock_path(job)
+    lock = jobs_.lock_path(job)
     lock.parent.mkdir(parents=True)
     lock.write_text(f"{socket.gethostname()} {holder.pid}\n")
     lines: list[str] = []
@@ -146,9 +148,9 @@ def test_a_run_locked_by_a_live_process_is_waited_for_not_trained_twice(tmp_path
         if "running elsewhere" in line:
             holder.kill()  # that process dies without storing the run
 
-    summary = prefetch.run_jobs([job], workers=workers, log=log)
+    summary = compute.run_jobs([job], workers=workers, log=log)
     holder.wait()
-    assert summary["elsewhere"] == [prefetch.describe(job)]
+    assert summary["elsewhere"] == [jobs_.describe(job)]
     assert any("running elsewhere" in line for line in lines), lines
     assert sum("done in" in line for line in lines) == 1
     assert record_path(job.results_dir, job.kind, job.config).is_file() and not lock.exists()
@@ -160,38 +162,38 @@ def test_a_run_locked_by_a_live_process_is_waited_for_not_trained_twice(tmp_path
 def test_a_small_sweep_on_a_local_cluster_stores_each_record_once(tmp_path):
     """Three runs and a failing one on two workers: the failure is reported at the end, each
     good run is trained once and stored, no lock is left."""
-    jobs = prefetch.stem_jobs("table1", _params(tmp_path, [0, 1, 2]))
-    bad = prefetch.Job("table1", "table1", str(tmp_path), {**jobs[0].config, "lr": -1.0}, "bad")
+    jobs = jobs_.stem_jobs("table1", _params(tmp_path, [0, 1, 2]))
+    bad = jobs_.Job("table1", "table1", str(tmp_path), {**jobs[0].config, "lr": -1.0}, "bad")
     lines: list[str] = []
     with pytest.raises(RuntimeError, match=r"(?s)1 of 4 runs failed.*lr must be > 0"):
-        prefetch.run_jobs([bad, *jobs], workers=2, log=lines.append)
+        compute.run_jobs([bad, *jobs], workers=2, log=lines.append)
     assert sum("done in" in line for line in lines) == 3, lines
     assert _records(tmp_path) == sorted(record_path(j.results_dir, j.kind, j.config) for j in jobs)
     assert not list(tmp_path.rglob("*.lock"))
-    assert all(prefetch.is_stored(j) for j in jobs)
+    assert all(jobs_.is_stored(j) for j in jobs)
 
 
-def _crash_once(job: prefetch.Job, device: str, data_dir: str | None) -> float | None:
+def _crash_once(job: jobs_.Job, device: str, data_dir: str | None) -> float | None:
     """The first call kills its worker process (as the OOM killer would); later calls run."""
     marker = Path(job.results_dir) / "crashed"
     if not marker.exists():
         marker.write_text(str(os.getpid()))
         os._exit(1)
-    return prefetch.run_job(job, device, data_dir)
+    return jobs_.run_job(job, device, data_dir)
 
 
 def test_a_run_whose_worker_died_is_retried_and_stored(tmp_path):
-    jobs = prefetch.stem_jobs("table1", _params(tmp_path, [0]))
+    jobs = jobs_.stem_jobs("table1", _params(tmp_path, [0]))
     lines: list[str] = []
-    summary = prefetch.run_jobs(jobs, workers=2, log=lines.append, runner=_crash_once)
+    summary = compute.run_jobs(jobs, workers=2, log=lines.append, runner=_crash_once)
     assert (tmp_path / "crashed").exists(), "a worker died"
     assert not summary["failed"] and sum("done in" in line for line in lines) == 1
-    assert all(prefetch.is_stored(j) for j in jobs)
+    assert all(jobs_.is_stored(j) for j in jobs)
 
 
-def _note_pid(job: prefetch.Job, device: str, data_dir: str | None) -> float | None:
+def _note_pid(job: jobs_.Job, device: str, data_dir: str | None) -> float | None:
     (Path(job.results_dir) / "pid").write_text(str(os.getpid()))
-    return prefetch.run_job(job, device, data_dir)
+    return jobs_.run_job(job, device, data_dir)
 
 
 def test_runs_go_to_an_existing_cluster_named_by_the_environment(tmp_path, monkeypatch):
@@ -200,17 +202,17 @@ def test_runs_go_to_an_existing_cluster_named_by_the_environment(tmp_path, monke
 
     from distributed import LocalCluster
 
-    jobs = prefetch.stem_jobs("table1", _params(tmp_path, [0]))
+    jobs = jobs_.stem_jobs("table1", _params(tmp_path, [0]))
     with LocalCluster(
         n_workers=1, threads_per_worker=1, dashboard_address=None, silence_logs=logging.ERROR
     ) as cluster:
         monkeypatch.setenv(executor.SCHEDULER_ENV, cluster.scheduler_address)
         worker = cluster.workers[0].pid
         lines: list[str] = []
-        summary = prefetch.run_jobs(jobs, workers=1, log=lines.append, runner=_note_pid)
+        summary = compute.run_jobs(jobs, workers=1, log=lines.append, runner=_note_pid)
         assert summary["runs"] == 1 and sum("done in" in line for line in lines) == 1
         assert (tmp_path / "pid").read_text() == str(worker), "run by the cluster's worker"
-        assert prefetch.is_stored(jobs[0])
+        assert jobs_.is_stored(jobs[0])
         assert cluster.workers[0].pid == worker, "the cluster's workers are left running"
 
 
@@ -253,3 +255,37 @@ def test_two_concurrent_prefetches_train_each_run_once(tmp_path):
     assert text.count("run done in") == 4, text
     assert len(_records(tmp_path / "results")) == 4
     assert not list((tmp_path / "results").rglob("*.lock"))
+
+
+def test_two_concurrent_single_worker_prefetches_on_the_tiny_profile_train_each_run_once(tmp_path):
+    """Two ``--workers 1`` prefetches (runs trained in-process, as the pipeline does with one
+    worker) of the tiny profile's beta sweep on one results folder: each run is trained by one
+    of them; the other waits for its lock and reads the record back."""
+    root = tmp_path / "root"
+    (root / "nbs").mkdir(parents=True)
+    (root / "_toc.yml").write_text("format: jb-book\nroot: intro\n")  # results/tiny is taken from here
+    shutil.copy(REPO / "nbs" / "beta_sweep.py", root / "nbs")
+    (root / "profiles").mkdir()
+    shutil.copy(REPO / "profiles" / "tiny.yml", root / "profiles")
+    script = tmp_path / "run_prefetch.py"
+    script.write_text(
+        "import sys\nfrom pathlib import Path\n"
+        "from ibcore.core import profiles\nfrom ibcore.orchestration import prefetch\n"
+        f"profiles.REPO_ROOT = Path({str(root)!r})\n"
+        "sys.exit(prefetch.main(sys.argv[1:]))\n"
+    )
+    cmd = [sys.executable, str(script), "--profile", "tiny", "--only", "beta_sweep", "--workers", "1"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env.pop(executor.SCHEDULER_ENV, None)
+    procs = [
+        subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
+    n_runs = len(jobs_.stem_plan("tiny", only=["beta_sweep"], root=root)["beta_sweep"])
+    text = "".join(o[0] for o in outs)
+    assert text.count("run done in") == n_runs == 3, text
+    results = root / "results" / "tiny"
+    assert len(_records(results)) == n_runs, text
+    assert not list(results.rglob("*.lock"))

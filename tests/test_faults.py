@@ -15,6 +15,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
@@ -24,7 +25,7 @@ import torch
 import yaml
 
 from ibcore.core import data as data_mod
-from ibcore.core import results
+from ibcore.core import profiles, results
 from ibcore.core.config import TrainConfig
 from ibcore.core.data import DataError, load_arrays
 from ibcore.core.results import (
@@ -40,7 +41,8 @@ from ibcore.core.results import (
 from ibcore.core.training import Checkpointer, train
 from ibcore.experiments import table1
 from ibcore.experiments.representation import fig3_configs
-from ibcore.orchestration import pipeline, prefetch
+from ibcore.orchestration import compute, pipeline, prefetch
+from ibcore.orchestration import jobs as jobs_
 from ibcore.orchestration.pipeline import PipelineError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -152,12 +154,12 @@ def tiny_root(tmp_path) -> Path:
 
 
 def test_prefetch_list_names_a_corrupt_record_and_counts_its_run(tiny_root, monkeypatch, capsys):
-    monkeypatch.setattr(pipeline, "REPO_ROOT", tiny_root)
-    jobs = prefetch.profile_jobs("t", root=tiny_root)
+    monkeypatch.setattr(profiles, "REPO_ROOT", tiny_root)
+    jobs = jobs_.profile_jobs("t", root=tiny_root)
     t1 = next(j for j in jobs if j.kind == "table1")
     record = {"kind": "table1", "config": t1.config, "metrics": {"test_accuracy": 1}}
     path = write_record(t1.results_dir, record)
-    assert len(prefetch.profile_jobs("t", root=tiny_root)) == len(jobs) - 1
+    assert len(jobs_.profile_jobs("t", root=tiny_root)) == len(jobs) - 1
     path.write_text('{"kind": "tab')  # truncated
     assert prefetch.main(["--profile", "t", "--list"]) == 0
     out = capsys.readouterr()
@@ -323,14 +325,14 @@ def test_whole_float_labels_are_read_as_integers(tmp_path, monkeypatch):
 def test_missing_device_or_data_folder_is_reported_once_before_workers(
     tiny_root, capsys, monkeypatch, option
 ):
-    monkeypatch.setattr(prefetch, "run_jobs", lambda *a, **k: pytest.fail("workers started"))
+    monkeypatch.setattr(compute, "run_jobs", lambda *a, **k: pytest.fail("workers started"))
     monkeypatch.setattr(pipeline, "execute_notebook", lambda *a, **k: pytest.fail("a notebook ran"))
     argv = ["--profile", "t", "--no-book", "--no-progress", "--workers", "2", *option]
     assert pipeline.main(argv, root=tiny_root) == 1
     err = capsys.readouterr().err
     _one_line(err)
     assert ("device='cuda'" if "cuda" in option else "/nonexistent/data") in err
-    monkeypatch.setattr(pipeline, "REPO_ROOT", tiny_root)
+    monkeypatch.setattr(profiles, "REPO_ROOT", tiny_root)
     assert prefetch.main(["--profile", "t", "--workers", "2", *option]) == 2
     _one_line(capsys.readouterr().err)
 
@@ -434,15 +436,19 @@ def test_stale_temp_files_are_removed_on_the_next_run(tmp_path):
         root / "results" / "t" / "table1" / ".0123.json.x1.tmp",
         root / "book" / "generated" / ".a.k2j3.tmp.ipynb",
     ]
+    old = time.time() - 2 * results.STALE_TEMP_S
     for path in stale:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("half")
+        os.utime(path, (old, old))
     keep = root / "results" / "t" / "table1" / "0123.json"
     keep.write_text("{}")
+    live = root / "book" / "generated" / ".a.other.tmp.ipynb"  # another pipeline's page, being written
+    live.write_text("in progress")
     lines: list[str] = []
     folders = [root / "results" / "t", root / "book" / "generated"]
     pipeline.preflight("t", None, {}, root, folders, lines.append)
-    assert not any(p.exists() for p in stale) and keep.read_text() == "{}"
+    assert not any(p.exists() for p in stale) and keep.read_text() == "{}" and live.exists()
     assert len(lines) == 2 and all("stale temporary file" in line for line in lines)
 
 

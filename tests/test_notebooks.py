@@ -11,7 +11,7 @@ import pytest
 from ibcore.report.notebooks import in_sync, paired_notebook
 
 NBS = Path(__file__).resolve().parents[1] / "nbs"
-SOURCES = sorted(NBS.glob("*.py"))
+SOURCES = sorted(p for p in NBS.glob("*.py") if p.name != "conftest.py")  # conftest: nbval setup
 
 
 def test_every_notebook_has_a_text_source():
@@ -71,3 +71,24 @@ def test_every_notebook_checks_its_parameters(source: Path):
     assert f'check_parameters(globals(), "{source.stem}")' in after, (
         f"{source}: the cell after the parameters must call check_parameters(globals(), {source.stem!r})"
     )
+
+
+def test_a_notebook_alone_without_its_records_says_which_command_computes_them(tmp_path: Path):
+    """papermill on the real beta_sweep notebook with an empty results folder: it trains
+    nothing and fails in one error naming the prefetch command (and the run_missing switch)."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    out = tmp_path / "results"
+    with pytest.raises(PapermillExecutionError) as info:
+        papermill.execute_notebook(
+            str(NBS / "beta_sweep.ipynb"),
+            str(tmp_path / "out.ipynb"),
+            parameters={"profile": "tiny", "results_dir": str(out)},
+            progress_bar=False,
+            cwd=str(NBS.parent),
+        )
+    assert info.value.ename == "MissingRecords"
+    assert "`python3 -m ibcore.prefetch --profile tiny --only beta_sweep`" in info.value.evalue
+    assert "run_missing=True" in info.value.evalue
+    assert not list(out.rglob("*.json")), "the notebook trained nothing"

@@ -11,7 +11,8 @@ import nbformat
 import pytest
 import yaml
 
-from ibcore.orchestration import pipeline
+from ibcore.core.profiles import ProfileError
+from ibcore.orchestration import book, pipeline
 from ibcore.orchestration.pipeline import PipelineError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,7 +68,7 @@ def test_profile_parsing_keeps_the_file_order(tmp_path):
     assert list(profile) == ["zeta", "alpha", "mid"]
     assert profile["alpha"] == {}
     assert pipeline.select_stems(profile, ["mid", "zeta"], "p") == ["zeta", "mid"]
-    with pytest.raises(PipelineError, match="not in profile 'p'"):
+    with pytest.raises(ProfileError, match="not in profile 'p'"):
         pipeline.select_stems(profile, ["other"], "p")
 
 
@@ -148,7 +149,7 @@ def test_failing_notebook_names_the_cell_and_keeps_the_previous_page(tmp_path):
 
 
 def test_toc_lists_the_pages_in_order_and_static_pages_exist():
-    files = pipeline.toc_files(REPO)
+    files = book.toc_files(REPO)
     assert files[:4] == [
         "book/intro",
         "book/method",
@@ -156,7 +157,7 @@ def test_toc_lists_the_pages_in_order_and_static_pages_exist():
         "book/generated/table1",
     ]
     assert files[-1] == "book/bibliography"
-    missing = [f for f in pipeline.missing_toc_files(REPO) if not f.startswith("book/generated/")]
+    missing = [f for f in book.missing_toc_files(REPO) if not f.startswith("book/generated/")]
     assert missing == []
 
 
@@ -164,7 +165,7 @@ def test_build_book_refuses_missing_generated_pages(tmp_path):
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n- file: book/generated/x\n")
     (tmp_path / "intro.md").write_text("# Intro\n")
     with pytest.raises(PipelineError, match=r"book/generated/x \(run the notebook nbs/x.ipynb"):
-        pipeline.build_book(tmp_path, log=lambda _: None)
+        book.build_book(tmp_path, log=lambda _: None)
 
 
 def test_config_is_offline_and_strict():

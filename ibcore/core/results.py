@@ -17,21 +17,26 @@ Records of format 1 (no ``format_version``) are upgraded on read: missing ``timi
 
 from __future__ import annotations
 
-import errno
 import hashlib
-import io
 import json
 import math
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from ibcore.core import storage
+from ibcore.core.storage import atomic_write_bytes
+
+# The safe writing of files lives in ibcore.core.storage; these names stay importable from here.
+StorageError, FILE_MODE, STALE_TEMP_S = storage.StorageError, storage.FILE_MODE, storage.STALE_TEMP_S
+storage_error, atomic_torch_save = storage.storage_error, storage.atomic_torch_save
+remove_stale_temps, project_path = storage.remove_stale_temps, storage.project_path
 
 #: Version of the record layout written by :func:`write_record`. 1: no ``format_version`` key
 #: (``timings``/``environment`` may be missing); 2: ``format_version`` present.
@@ -49,15 +54,6 @@ UNKNOWN_TIMINGS: dict[str, dict[str, float]] = {
     "figure1": {"total_s": math.nan},
 }
 QUARANTINE = "quarantine"
-#: Permissions of every stored file (records, checkpoints, models): as other outputs.
-FILE_MODE = 0o644
-
-
-class StorageError(OSError):
-    """A file could not be written (full disk, read-only folder); the message names it and the fix."""
-
-    def __str__(self) -> str:
-        return str(self.strerror)
 
 
 class StoredStateError(RuntimeError):
@@ -72,21 +68,6 @@ def _log(message: str) -> None:
 log: Callable[[str], None] = _log
 
 
-def storage_error(path: str | os.PathLike, err: OSError) -> StorageError:
-    """A :class:`StorageError` naming ``path`` and the fix for the OS error ``err``."""
-    if err.errno == errno.ENOSPC:
-        fix = "no space left on the device; free some space or point results_dir at another disk"
-    elif err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        fix = f"{os.strerror(err.errno).lower()}; make the folder writable or choose another results_dir"
-    elif err.errno == errno.EDQUOT:
-        fix = "disk quota exceeded; free some space or point results_dir at another disk"
-    else:
-        fix = f"{err.strerror or err}"
-    out = StorageError(err.errno, f"cannot write {path}: {fix}")
-    out.filename = str(path)
-    return out
-
-
 def config_id(config: dict[str, Any]) -> str:
     """A short stable hash of a JSON-serialisable config."""
     blob = json.dumps(config, sort_keys=True, default=str).encode()
@@ -95,60 +76,6 @@ def config_id(config: dict[str, Any]) -> str:
 
 def record_path(results_dir: str | os.PathLike, kind: str, config: dict[str, Any]) -> Path:
     return Path(results_dir) / kind / f"{config_id(config)}.json"
-
-
-def atomic_write_bytes(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
-    """Write ``data`` to ``path`` (permissions ``mode``) through a temporary file and a rename:
-    never half-written. A full disk or a read-only folder raises :class:`StorageError` naming
-    ``path`` and the fix; the temporary file is removed."""
-    path = Path(path)
-    tmp: str | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except OSError as err:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, StorageError):
-            raise
-        raise storage_error(path, err) from None
-    except BaseException:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to memory, then :func:`atomic_write_bytes` (so a full disk is an OS error
-    naming ``path``, not a stream error)."""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    atomic_write_bytes(Path(path), buffer.getvalue())
-
-
-def remove_stale_temps(folder: str | os.PathLike, older_than_s: float = 0.0) -> list[Path]:
-    """Delete temporary files left under ``folder`` by a killed run (``.<name>.*.tmp`` of
-    :func:`atomic_write_bytes` and papermill's ``.<stem>.*.tmp.ipynb``) older than
-    ``older_than_s`` seconds; returns them. Call it once, before any worker starts."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    now, removed = time.time(), []
-    for pattern in (".*.tmp", ".*.tmp.ipynb"):
-        for path in folder.rglob(pattern):
-            try:
-                if path.is_file() and now - path.stat().st_mtime >= older_than_s:
-                    path.unlink()
-                    removed.append(path)
-            except OSError:
-                continue
-    return removed
 
 
 def environment(device: torch.device | str | None = None) -> dict[str, Any]:
@@ -347,6 +274,21 @@ def read_record(
     return record
 
 
+def read_records(
+    results_dir: str | os.PathLike, kind: str, configs: Iterable[Any], require_model: bool = False
+) -> list[dict]:
+    """The finished records (:func:`read_record`) of ``configs`` (dicts, or objects with
+    ``to_dict()`` such as :class:`ibcore.core.config.TrainConfig`), in their order; a config
+    with no usable record is left out. Reads only: nothing is run."""
+    out = []
+    for config in configs:
+        config = config.to_dict() if hasattr(config, "to_dict") else config
+        record = read_record(results_dir, kind, config, require_model)
+        if record is not None:
+            out.append(record)
+    return out
+
+
 def is_record_name(path: Path) -> bool:
     """Whether ``path`` is named as a record: ``<run id>.json``, the run id 16 hex digits
     (:func:`config_id`); files stored beside records (``<run id>.tsne.json``) are not."""
@@ -413,17 +355,3 @@ def run_all(
                 on_stored(config)
         records.append(record)
     return records
-
-
-def project_path(path: str | os.PathLike) -> Path:
-    """``path`` as given when absolute, else relative to the project root (the nearest folder
-    at or above the working directory that holds ``_toc.yml``), so notebooks run from ``nbs/``
-    (nbval) and from the root (papermill) share one results folder."""
-    p = Path(path).expanduser()
-    if p.is_absolute():
-        return p
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / "_toc.yml").is_file():
-            return folder / p
-    return here / p

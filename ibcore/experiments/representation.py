@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ibcore.core import formatting as report
 from ibcore.core.config import TrainConfig, check_seeds
 from ibcore.core.results import StoredStateError, atomic_write_bytes
-from ibcore.report import pages as report
 
 #: Records of the first-layer runs are stored under this kind (not "table1", so the Table 1
 #: page never mixes them with its full-depth runs).

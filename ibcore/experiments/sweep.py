@@ -11,9 +11,9 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ibcore.core import formatting as report
 from ibcore.core.config import TrainConfig
 from ibcore.core.results import config_id
-from ibcore.report import pages as report
 
 
 def select_records(records: Iterable[dict[str, Any]], configs: Sequence[TrainConfig]) -> list[dict]:

@@ -1,2 +1,3 @@
-"""Orchestration layer: the pipeline (compute every run of a profile, then render the
-notebooks and build the book), the training phase and the Dask executor."""
+"""Orchestration layer: list the runs of a profile (jobs), compute them (compute, on the executor
+with one lock file per run), then render the notebooks that only read them (render, timings) and
+build the book (book); pipeline and prefetch are the two commands."""

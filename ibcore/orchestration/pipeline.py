@@ -1,31 +1,31 @@
-"""Run the notebooks of a profile with papermill, time them, then build the book.
+"""Compute every run of a profile, then render its notebooks with papermill, then build the book.
 
 Usage::
 
     python3 -m ibcore.pipeline --profile default [--only STEM ...] [--device auto]
                                [--data-dir DIR] [--workers N] [--scheduler URL] [--no-book]
 
-A profile is ``profiles/<name>.yml``: a mapping from notebook stems (``nbs/<stem>.ipynb``), in
-execution order, to the papermill parameters of that notebook. Each notebook is executed into
-``book/generated/<stem>.ipynb`` (through a temporary file and a rename, so a crash never leaves
-a half-written page), with the repository root as working directory. Wall times go to
-``results/<profile>/pipeline_timings.json``. A stem whose notebook does not exist yet is skipped
-with a note. Finally ``jupyter-book build . -W -n --keep-going`` builds the book (``--no-book``
-skips it). With ``--workers N`` (N > 1) the training runs of the notebooks are done first,
-in N single-threaded Dask worker processes (:mod:`ibcore.orchestration.prefetch`,
-:mod:`ibcore.orchestration.executor`), or
-with ``--scheduler tcp://host:8786`` on an existing Dask cluster, so the notebooks only read
-them back.
+A profile is ``profiles/<name>.yml`` (:mod:`ibcore.core.profiles`): a mapping from notebook stems
+(``nbs/<stem>.py``, paired with ``nbs/<stem>.ipynb``), in execution order, to the parameters of
+that notebook. The pipeline
+
+1. checks everything once (:func:`preflight`): parameter names and values, device, data, folders;
+2. computes every run of the profile not yet stored (:func:`compute_phase`): in this process
+   (``--workers 1``), in N single-threaded Dask worker processes, or on an existing Dask cluster
+   (``--scheduler tcp://host:8786``), each run under a lock file beside its record;
+3. renders: executes each notebook, which only reads the records back, into
+   ``book/generated/<stem>.ipynb`` (:mod:`ibcore.orchestration.render`), with the repository root
+   as working directory; a stem whose notebook does not exist yet is skipped with a note. Wall
+   times go to ``results/<profile>/pipeline_timings.json`` (:mod:`ibcore.orchestration.timings`);
+4. builds the book, ``jupyter-book build . -W -n --keep-going`` (:mod:`ibcore.orchestration.book`;
+   ``--no-book`` skips it).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,253 +33,36 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ibcore.core.results import atomic_write_bytes, remove_stale_temps, storage_error
+from ibcore.core import profiles
+from ibcore.core.profiles import ProfileError, notebook_parameters, select_stems
+from ibcore.core.storage import remove_stale_temps, storage_error
+from ibcore.orchestration.book import build_book
+from ibcore.orchestration.errors import PipelineError
+from ibcore.orchestration.render import execute_notebook
+from ibcore.orchestration.timings import (
+    RUN_INFO_NAME,
+    TIMINGS_NAME,
+    _now,
+    _run_counts,
+    read_timings,
+    save_timings_quietly,
+    write_run_info,
+    write_timings,
+)
 from ibcore.report.notebooks import paired_notebook
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PROFILES_DIR = REPO_ROOT / "profiles"
+REPO_ROOT = profiles.REPO_ROOT
+PROFILES_DIR = profiles.PROFILES_DIR
 NBS_DIR = REPO_ROOT / "nbs"
 OUT_DIR = REPO_ROOT / "book" / "generated"
-TIMINGS_NAME = "pipeline_timings.json"
-RUN_INFO_NAME = "run_info.md"
-BOOK_COMMAND = ("build", ".", "-W", "-n", "--keep-going")
-KERNEL_NAME = "python3"
-
-
-class PipelineError(RuntimeError):
-    """A profile, notebook or book build problem, with a message meant for the user."""
-
-
-# -- profiles ------------------------------------------------------------------------------
-
-
-def available_profiles(profiles_dir: str | os.PathLike = PROFILES_DIR) -> list[str]:
-    """Names of the profiles in ``profiles_dir`` (files ``<name>.yml``), sorted."""
-    return sorted(p.stem for p in Path(profiles_dir).glob("*.yml") if p.is_file())
 
 
 def load_profile(name: str, profiles_dir: str | os.PathLike = PROFILES_DIR) -> dict[str, dict[str, Any]]:
-    """The notebooks of profile ``name``: an ordered ``{stem: papermill parameters}``.
-
-    An unknown profile raises :class:`PipelineError` naming the available ones; a malformed
-    file raises it naming the file and the offending entry.
-    """
-    profiles_dir = Path(profiles_dir)
-    path = profiles_dir / f"{name}.yml"
-    if not name or "/" in name or "\\" in name or not path.is_file():
-        known = ", ".join(available_profiles(profiles_dir)) or "(none)"
-        raise PipelineError(
-            f"unknown profile {name!r}; available profiles: {known} (files {profiles_dir}/<name>.yml)"
-        )
+    """:func:`ibcore.core.profiles.load_profile`, raising :class:`PipelineError`."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf8"))
-    except yaml.YAMLError as err:
-        raise PipelineError(f"{path} is not valid YAML: {err}") from err
-    if not isinstance(data, dict) or not data:
-        raise PipelineError(f"{path} must map notebook stems to parameter dicts, got {type(data).__name__}")
-    profile: dict[str, dict[str, Any]] = {}
-    for stem, params in data.items():
-        if not isinstance(stem, str) or not stem or "/" in stem or stem.endswith(".ipynb"):
-            raise PipelineError(
-                f"{path}: {stem!r} is not a notebook stem (write fig1_estimators, not a path)"
-            )
-        if params is None:
-            params = {}
-        if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
-            raise PipelineError(f"{path}: the parameters of {stem!r} must be a mapping name -> value")
-        profile[stem] = dict(params)
-    return profile
-
-
-def notebook_parameters(
-    profile_name: str, params: dict[str, Any], overrides: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """Parameters passed to one notebook: ``profile`` and ``results_dir`` (defaults), the
-    profile's own entries, then the command-line ``overrides`` (device, data_dir)."""
-    out: dict[str, Any] = {"profile": profile_name, "results_dir": f"results/{profile_name}"}
-    out.update(params)
-    out.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return out
-
-
-def select_stems(
-    profile: dict[str, dict[str, Any]], only: Sequence[str] | None, profile_name: str
-) -> list[str]:
-    """Stems to run, in profile order; ``only`` restricts them and must name profile stems."""
-    if not only:
-        return list(profile)
-    unknown = [s for s in only if s not in profile]
-    if unknown:
-        raise PipelineError(
-            f"--only {' '.join(unknown)}: not in profile {profile_name!r}, whose notebooks are "
-            f"{', '.join(profile)}"
-        )
-    return [s for s in profile if s in set(only)]
-
-
-# -- timings -------------------------------------------------------------------------------
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def read_timings(path: Path) -> dict[str, Any]:
-    """The timings file at ``path``, or an empty one when it is absent or unreadable."""
-    try:
-        data = json.loads(path.read_text(encoding="utf8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _make_readable(path: Path) -> None:
-    """Give a file made by ``mkstemp`` (mode 0600) the usual 0644 permissions."""
-    os.chmod(path, 0o644)
-
-
-def write_timings(path: Path, timings: dict[str, Any]) -> None:
-    atomic_write_bytes(path, (json.dumps(timings, indent=1, sort_keys=True) + "\n").encode())
-    _make_readable(path)
-
-
-def write_run_info(path: Path, timings: dict[str, Any]) -> None:
-    """A Markdown summary of the run (profile, date, wall times) that the book's intro includes."""
-    name = timings["profile"]
-    overrides = timings.get("overrides") or {}
-    started = str(timings.get("started"))[:16].replace("T", " ")
-    lines = [
-        f"This build was produced with the **`{name}`** profile (`profiles/{name}.yml`, records under "
-        f"`results/{name}/`); its notebooks were executed on {started} "
-        f"UTC in {timings.get('notebooks_s', 0):.0f} s of wall time "
-        f"(Python {timings['host']['python']}, {timings['host']['cpus']} CPU cores"
-        + (f", device parameter `{overrides['device']}`" if "device" in overrides else "")
-        + ").",
-        "",
-        *(
-            [
-                f"Before them, {training['runs']} training runs not yet stored were done in "
-                f"{training['seconds']:.0f} s by {training['workers']} single-threaded worker processes "
-                "(`--workers`); the notebooks read them back.",
-                "",
-            ]
-            if (training := timings.get("training") or {}).get("workers", 1) > 1
-            else []
-        ),
-        "| notebook | status | training runs | wall time (s) |",
-        "|---|---|---|---:|",
-    ]
-    for stem, entry in timings.get("notebooks", {}).items():
-        secs = entry.get("seconds")
-        computed, read_back = entry.get("computed"), entry.get("read_back")
-        runs = "no training runs" if computed is None else f"{computed} computed, {read_back} read back"
-        lines.append(
-            f"| `{stem}` | {entry.get('status')} | {runs} | {'' if secs is None else f'{secs:.1f}'} |"
-        )
-    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
-    _make_readable(path)
-
-
-# -- notebooks -----------------------------------------------------------------------------
-
-
-def _execute(
-    input_path: Path, output_path: Path, parameters: dict[str, Any], cwd: Path, progress: bool
-) -> None:
-    import papermill
-
-    papermill.execute_notebook(
-        str(input_path),
-        str(output_path),
-        parameters=parameters,
-        kernel_name=KERNEL_NAME,
-        progress_bar=progress,
-        cwd=str(cwd),
-    )
-
-
-#: Tags of the cells papermill reads or writes the parameters in; the book does not show them.
-PARAMETER_TAGS = ("parameters", "injected-parameters")
-
-
-def hide_parameter_cells(path: Path) -> int:
-    """Tag the parameter cells of the executed notebook ``path`` ``remove-cell`` (papermill's
-    injected cell carries only its own tag); returns how many cells were tagged."""
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)
-    changed = 0
-    for cell in nb.cells:
-        tags = cell.get("metadata", {}).get("tags", [])
-        if any(t in tags for t in PARAMETER_TAGS) and "remove-cell" not in tags:
-            cell.metadata["tags"] = [*tags, "remove-cell"]
-            changed += 1
-    if changed:
-        nbformat.write(nb, path)
-    return changed
-
-
-def execute_notebook(
-    input_path: Path,
-    output_path: Path,
-    parameters: dict[str, Any],
-    cwd: Path,
-    progress: bool = True,
-) -> float:
-    """Execute ``input_path`` into ``output_path`` atomically; returns the wall time in seconds.
-
-    papermill writes a temporary file beside ``output_path``, renamed over it on success. On an
-    error the previous ``output_path`` stays as it was, the failed notebook is kept as
-    ``<stem>.failed.ipynb`` for inspection, and :class:`PipelineError` names the notebook and
-    the failing cell.
-    """
-    from nbclient.exceptions import DeadKernelError
-    from papermill.exceptions import PapermillExecutionError
-
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        dir=output_path.parent, prefix=f".{output_path.stem}.", suffix=".tmp.ipynb"
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
-    failed = output_path.with_name(f"{output_path.stem}.failed.ipynb")
-    start = time.perf_counter()
-    try:
-        _execute(input_path, tmp, parameters, cwd, progress)
-    except PapermillExecutionError as err:
-        try:
-            if tmp.is_file() and tmp.stat().st_size:
-                os.replace(tmp, failed)
-        except OSError:  # cleanup must never mask the notebook's own error
-            failed = tmp
-        where = f"cell {err.cell_index} of the executed notebook" + (
-            f" (In [{err.exec_count}])" if err.exec_count else ""
-        )
-        source = "\n".join("    " + line for line in str(err.source).strip().splitlines()[:8])
-        raise PipelineError(
-            f"notebook {input_path} failed in {where}: {err.ename}: {err.evalue}\n"
-            f"  cell source:\n{source}\n"
-            f"  the executed notebook with the traceback is {failed}"
-        ) from err
-    except DeadKernelError:
-        raise PipelineError(
-            f"the kernel executing notebook {input_path} died (killed, e.g. out of memory, or crashed); "
-            "the runs it finished are stored: rerun to resume, with fewer --workers or a smaller profile "
-            "if memory ran out"
-        ) from None
-    else:
-        hide_parameter_cells(tmp)
-        _make_readable(tmp)
-        os.replace(tmp, output_path)
-        failed.unlink(missing_ok=True)
-    finally:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-    return time.perf_counter() - start
+        return profiles.load_profile(name, profiles_dir)
+    except ProfileError as err:
+        raise PipelineError(str(err)) from None
 
 
 def run_notebooks(
@@ -384,26 +167,6 @@ def run_notebooks(
     return timings
 
 
-def _run_counts(counts: dict[str, int] | None) -> dict[str, Any]:
-    """The ``computed``/``read_back`` entries of a notebook's timings (None: no training runs)."""
-    if counts is None:
-        return {"computed": None, "read_back": None}
-    return {"computed": counts["to_compute"], "read_back": counts["runs"] - counts["to_compute"]}
-
-
-def save_timings_quietly(
-    path: Path, timings: dict[str, Any], raise_errors: bool, log: Callable[[str], None] = print
-) -> None:
-    """Write the timings file; when an earlier error is already on its way (``raise_errors``
-    False) a failure here is only noted in one line, so that it never masks the first error."""
-    try:
-        write_timings(path, timings)
-    except OSError as err:
-        if raise_errors:
-            raise PipelineError(str(err)) from None
-        log(f"[pipeline] note: the timings were not saved ({err})")
-
-
 def check_writable(folder: Path) -> None:
     """Raise :class:`PipelineError` naming ``folder`` and the fix when files cannot be created
     in it (read-only, full or not a folder)."""
@@ -433,16 +196,16 @@ def preflight(
     notebook counts for that one). Raises :class:`PipelineError` with one line naming the
     problem."""
     from ibcore.core.data import DataError
-    from ibcore.orchestration import prefetch
+    from ibcore.orchestration import jobs as jobs_
 
     overrides = overrides or {}
     try:
-        stems = prefetch.stem_plan(profile_name, only=only, overrides=overrides, root=root)
+        stems = jobs_.stem_plan(profile_name, only=only, overrides=overrides, root=root)
         counts: dict[str, dict[str, int]] = {}
         seen: set[tuple] = set()
         to_do: list = []
         for stem, jobs in stems.items():
-            if stem not in prefetch.TRAINING_STEMS:
+            if stem not in jobs_.TRAINING_STEMS:
                 continue
             new = 0
             for job in jobs:
@@ -450,11 +213,13 @@ def preflight(
                 if ident in seen:
                     continue
                 seen.add(ident)
-                if not prefetch.is_stored(job):
+                if not jobs_.is_stored(job):
                     new += 1
                     to_do.append(job)
             counts[stem] = {"runs": len(jobs), "to_compute": new}
-        prefetch.check_resources(to_do, overrides.get("device"), overrides.get("data_dir"))
+        jobs_.check_resources(to_do, overrides.get("device"), overrides.get("data_dir"))
+    except ProfileError as err:
+        raise PipelineError(str(err)) from None
     except (ValueError, DataError, FileNotFoundError) as err:
         raise PipelineError(str(err)) from None
     results_dirs = {Path(job.results_dir) for jobs in stems.values() for job in jobs}
@@ -465,71 +230,10 @@ def preflight(
     return counts
 
 
-# -- book ----------------------------------------------------------------------------------
+# -- compute, then render ----------------------------------------------------------------
 
 
-def toc_files(root: Path = REPO_ROOT) -> list[str]:
-    """Every ``root:``/``file:`` entry of ``_toc.yml`` (paths without suffix), in order."""
-    toc = yaml.safe_load((Path(root) / "_toc.yml").read_text(encoding="utf8")) or {}
-    found: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key in ("root", "file"):
-                if isinstance(node.get(key), str):
-                    found.append(node[key])
-            for value in node.values():
-                if isinstance(value, (list, dict)):
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(toc)
-    return found
-
-
-def missing_toc_files(root: Path = REPO_ROOT) -> list[str]:
-    """Entries of ``_toc.yml`` with no ``.md``/``.ipynb`` file (e.g. a page not generated yet)."""
-    root = Path(root)
-    return [
-        f
-        for f in toc_files(root)
-        if not any((root / f"{Path(f).with_suffix('')}{ext}").is_file() for ext in (".md", ".ipynb"))
-        and not (root / f).is_file()
-    ]
-
-
-def build_book(root: Path = REPO_ROOT, log: Callable[[str], None] = print) -> float:
-    """``jupyter-book build . -W -n --keep-going`` in ``root``; returns the wall time."""
-    missing = missing_toc_files(root)
-    if missing:
-        hints = [
-            f"{m} (run the notebook nbs/{Path(m).name}.ipynb through the pipeline first)"
-            if Path(m).parent.as_posix() == "book/generated"
-            else m
-            for m in missing
-        ]
-        raise PipelineError("_toc.yml lists pages that do not exist:\n  " + "\n  ".join(hints))
-    cmd = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())"]
-    cmd += list(BOOK_COMMAND)
-    log(f"[pipeline] building the book: jupyter-book {' '.join(BOOK_COMMAND)} (in {root})")
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=root)
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise PipelineError(
-            f"the book build failed (exit code {proc.returncode}); warnings count as errors (-W -n), "
-            "see the messages above"
-        )
-    log(f"[pipeline] book built in {seconds:.1f} s: {root / '_build' / 'html' / 'index.html'}")
-    return seconds
-
-
-# -- parallel training ---------------------------------------------------------------------
-
-
-def train_in_parallel(
+def compute_phase(
     profile_name: str,
     only: Sequence[str] | None,
     overrides: dict[str, Any],
@@ -538,26 +242,31 @@ def train_in_parallel(
     log: Callable[[str], None] = print,
     scheduler: str | None = None,
 ) -> dict[str, Any]:
-    """Run the training runs of the profile's notebooks not yet stored on Dask: ``workers``
-    local processes, or the cluster at ``scheduler`` (:func:`ibcore.orchestration.prefetch.run_jobs`); a
-    failed run raises :class:`PipelineError` after the others have finished and been stored."""
-    from ibcore.orchestration import prefetch
+    """Compute every run of the profile's notebooks not yet stored, before any notebook runs
+    (:func:`ibcore.orchestration.compute.run_profile`): in this process (``workers == 1``), in
+    ``workers`` local Dask processes, or on the cluster at ``scheduler``; each run under its lock
+    file. A failed run raises :class:`PipelineError` after the others have been stored."""
+    from ibcore.orchestration import compute
 
-    where = f"on the Dask cluster at {scheduler}" if scheduler else f"in {workers} worker processes"
-    log(f"[pipeline] training runs not stored yet, {where}")
+    where = (
+        f"on the Dask cluster at {scheduler}"
+        if scheduler
+        else (f"in {workers} worker processes" if workers > 1 else "in this process")
+    )
+    log(f"[pipeline] computing the runs not stored yet, {where}")
     try:
-        summary = prefetch.run_profile(
+        summary = compute.run_profile(
             profile_name, workers, only=only, overrides=overrides, root=root, log=log, scheduler=scheduler
         )
     except ValueError as err:
         raise PipelineError(str(err)) from None
     except RuntimeError as err:
         raise PipelineError(str(err)) from err
-    log(f"[pipeline] training done in {summary['seconds']:.1f} s")
+    log(f"[pipeline] {summary['runs']} runs computed in {summary['seconds']:.1f} s")
     return {"seconds": summary["seconds"], "runs": summary["runs"]}
 
 
-# -- command line --------------------------------------------------------------------------
+# -- command line ------------------------------------------------------------------------
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -580,13 +289,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--workers",
         type=int,
         default=1,
-        help="N > 1: first run the notebooks' training runs in N single-threaded processes",
+        help="compute the runs in N single-threaded processes (1: in this process), before the notebooks",
     )
     parser.add_argument(
         "--scheduler",
         metavar="tcp://HOST:8786",
-        help="first run the notebooks' training runs on this existing Dask cluster "
-        "(default: $IBCORE_SCHEDULER)",
+        help="compute the runs on this existing Dask cluster (default: $IBCORE_SCHEDULER)",
     )
     return parser.parse_args(argv)
 
@@ -616,10 +324,11 @@ def main(argv: Sequence[str] | None = None, root: Path = REPO_ROOT) -> int:
             [root / "results" / args.profile, root / "book" / "generated"],
         )
         scheduler = args.scheduler or os.environ.get("IBCORE_SCHEDULER") or None
-        if args.workers > 1 or scheduler:
-            training.update(
-                train_in_parallel(args.profile, args.only, overrides, root, args.workers, scheduler=scheduler)
-            )
+        # compute first (every run of the profile, under its lock), then render: the notebooks
+        # only read the records back
+        training.update(
+            compute_phase(args.profile, args.only, overrides, root, args.workers, scheduler=scheduler)
+        )
         timings = run_notebooks(
             args.profile,
             only=args.only,
@@ -629,11 +338,18 @@ def main(argv: Sequence[str] | None = None, root: Path = REPO_ROOT) -> int:
             training=training,
             plan=plan,
         )
-    except (PipelineError, OSError) as err:  # OSError: a StorageError naming the file and the fix
+    except (
+        ProfileError,
+        OSError,
+    ) as err:  # ProfileError: also PipelineError; OSError: a StorageError naming the file and the fix
         print(f"[pipeline] error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("[pipeline] interrupted; the notebooks already executed are kept", file=sys.stderr)
+        print(
+            "[pipeline] interrupted: workers stopped; finished runs and executed notebooks are kept, "
+            "a started run resumes",
+            file=sys.stderr,
+        )
         return 130
     code = 0
     if not args.no_book:

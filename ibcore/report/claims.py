@@ -87,11 +87,11 @@ CLAIMS = [
 
 def profile_params(profile: str, stem: str, profiles_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """The parameters of notebook ``stem`` in ``profiles/<profile>.yml`` ({} when absent)."""
-    from ibcore.orchestration import pipeline
+    from ibcore.core import profiles
 
     try:
-        prof = pipeline.load_profile(profile, profiles_dir or pipeline.PROFILES_DIR)
-    except pipeline.PipelineError:
+        prof = profiles.load_profile(profile, profiles_dir or profiles.PROFILES_DIR)
+    except profiles.ProfileError:
         return {}
     return prof.get(stem, {})
 

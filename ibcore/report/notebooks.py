@@ -54,8 +54,8 @@ def check_parameters(namespace: dict, stem: str, nbs_dir: Path | None = None) ->
     cell after the parameters cell: ``check_parameters(globals(), "<stem>")``."""
     import types
 
+    from ibcore.core.profiles import notebook_defaults, notebook_source
     from ibcore.core.results import project_path
-    from ibcore.orchestration.prefetch import notebook_defaults, notebook_source
 
     known = set(notebook_defaults(notebook_source(Path(nbs_dir or project_path("nbs")), stem)))
     unknown = sorted(
