@@ -11,6 +11,8 @@ import pytest
 import torch
 
 import ibcore.core.critics
+import ibcore.core.probes
+import ibcore.core.train_ib
 import ibcore.core.training
 import ibcore.experiments.table1
 from ibcore.core.config import TrainConfig
@@ -114,8 +116,8 @@ def test_trainer_probes_see_only_frozen_features(mnist_small, tiny_config, monke
     """In the IB trainer, every probe (checkpoint and final) leaves the net and its gradients as
     they were and trains on features without autograd history equal to the net's output; at the
     final probe no parameter of the net requires a gradient."""
-    real_probe = ibcore.core.training.probe_accuracies
-    real_linear = ibcore.core.training.train_linear_probe
+    real_probe = ibcore.core.train_ib.probe_accuracies
+    real_linear = ibcore.core.probes.train_linear_probe
     calls = []
 
     def linear(train_features, *args, **kwargs):
@@ -137,8 +139,8 @@ def test_trainer_probes_see_only_frozen_features(mnist_small, tiny_config, monke
         torch.testing.assert_close(calls[-1]["features"], want, rtol=0, atol=0)  # reused == recomputed
         return out
 
-    monkeypatch.setattr(ibcore.core.training, "probe_accuracies", probe)
-    monkeypatch.setattr(ibcore.core.training, "train_linear_probe", linear)
+    monkeypatch.setattr(ibcore.core.train_ib, "probe_accuracies", probe)  # where the IB loop looks them up
+    monkeypatch.setattr(ibcore.core.probes, "train_linear_probe", linear)
     train(tiny_config(probe_steps=5, checkpoint_probe_steps=2), mnist_small, CPU, progress=False)
     assert [c["steps"] for c in calls] == [2, 2] * 3 + [5]
     assert not any(calls[-1]["requires_grad"])
