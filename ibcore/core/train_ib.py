@@ -21,9 +21,15 @@ from ibcore.core.ib_layer import (
     layer_sigma,
     layer_statistics,
 )
-from ibcore.core.measurement import EVAL_SAMPLES, exact_bounds
+from ibcore.core.measurement import (
+    EVAL_SAMPLES,
+    append_aligned,
+    exact_bounds,
+    heldout_label_information,
+    probe_lower_bound,
+)
 from ibcore.core.penalties import Penalty, make_penalty
-from ibcore.core.probes import apply_in_chunks, probe_accuracies, probe_report
+from ibcore.core.probes import apply_in_chunks, label_entropy, probe_accuracies, probe_report
 from ibcore.core.runstate import Checkpointer, _gen_state, make_model, side_generator
 
 
@@ -53,6 +59,12 @@ def train_ib_layerwise(
     value is recorded as ``I_x`` for every penalty, beside the pairwise bounds. Layer i is then
     frozen; layers 1..i-1 are frozen already, so their output is computed once per layer.
 
+    With a validation split (``config.val_size`` > 0) each checkpoint also records, drawing from
+    side generators only (the trajectory is that of the run without them), ``I_y_val``: the label
+    critic's DV value of I(Y; L_i) on the validation samples (:func:`heldout_label_information`)
+    and, with checkpoint probes, ``probe_val_ce`` and ``I_y_probe_lower`` = H(Y) - probe_val_ce, with
+    H(Y) (``H_y_val``) of the validation labels; none of them is clipped.
+
     A checkpoint where I_x, I_y or the penalty is not finite ends the run: the result then has
     ``status`` "diverged" and ``failure`` (layer, step, quantity), and no probe.
     """
@@ -81,6 +93,12 @@ def train_ib_layerwise(
     h_prev_all = (
         apply_in_chunks(model.prefix(start_layer - 1), data.x_train) if start_layer > 1 else data.x_train
     )
+    h_prev_val = None  # L_{i-1} of the validation samples, for held-out I(Y; L_i)
+    if side:
+        h_prev_val = (
+            apply_in_chunks(model.prefix(start_layer - 1), data.x_val) if start_layer > 1 else data.x_val
+        )
+        h_y_val = label_entropy(data.y_val, data.num_classes)
     n_layers = config.max_layers or len(model)
     if n_layers > len(model):
         raise ValueError(f"max_layers={config.max_layers} but the net has {len(model)} layers")
@@ -117,6 +135,9 @@ def train_ib_layerwise(
             record["penalty_value"] = []
         if side:
             record["probe_val_accuracy"] = []
+            record |= {"I_y_val": [], "H_y_val": h_y_val}
+            if config.checkpoint_probe_steps:
+                record |= {"probe_val_ce": [], "I_y_probe_lower": []}
         first, layer_before = 1, 0.0  # seconds spent on this layer before a resume
         if resuming:
             objective.load_state_dict(resume["objective"])
@@ -182,6 +203,12 @@ def train_ib_layerwise(
                 record["active_fraction"].append(active)
                 if config.beta > 0:
                     record["penalty_value"].append(penalty_value)
+                if side:
+                    with torch.no_grad():
+                        l_val = block(h_prev_val)
+                    heldout_gen = side_generator(device, config.seed, "heldout", i, step)
+                    i_y_val = heldout_label_information(objective.critic_y, l_val, data.y_val, heldout_gen)
+                    append_aligned(record, "I_y_val", i_y_val)
                 if config.checkpoint_probe_steps:
                     features = apply_in_chunks(block, h_prev_all)
                     if side:
@@ -195,6 +222,8 @@ def train_ib_layerwise(
                         )
                         record["probe_val_accuracy"].append(accs["val"])
                         record["probe_test_accuracy"].append(accs["test"])
+                        append_aligned(record, "probe_val_ce", accs["val_ce"])
+                        append_aligned(record, "I_y_probe_lower", probe_lower_bound(h_y_val, accs["val_ce"]))
                     else:
                         _, test_acc = probe_accuracies(
                             model.prefix(i),
@@ -234,6 +263,8 @@ def train_ib_layerwise(
             p.requires_grad_(False)
         layers.append(record)
         h_prev_all = apply_in_chunks(block, h_prev_all)
+        if h_prev_val is not None:
+            h_prev_val = apply_in_chunks(block, h_prev_val)
         ckpt.save(
             {
                 "model": model.state_dict(),

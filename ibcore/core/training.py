@@ -27,8 +27,24 @@ from ibcore.core.ib_layer import (
     layer_statistics,
     median_nn_distance,
 )
-from ibcore.core.measurement import EVAL_SAMPLES, append_bounds, exact_bounds, measure_information
-from ibcore.core.probes import accuracy, apply_in_chunks, probe_accuracies, probe_report, train_linear_probe
+from ibcore.core.measurement import (
+    EVAL_SAMPLES,
+    append_aligned,
+    append_bounds,
+    exact_bounds,
+    heldout_label_information,
+    measure_information,
+    measure_layers,
+    probe_lower_bound,
+)
+from ibcore.core.probes import (
+    accuracy,
+    apply_in_chunks,
+    label_entropy,
+    probe_accuracies,
+    probe_report,
+    train_linear_probe,
+)
 from ibcore.core.runstate import (
     FUSED_ADAM_DEVICES,
     Checkpointer,
@@ -37,7 +53,7 @@ from ibcore.core.runstate import (
     make_model,
     side_generator,
 )
-from ibcore.core.train_ce import ce_optimizer, ce_step, train_cross_entropy
+from ibcore.core.train_ce import ce_optimizer, ce_step, measure_checkpoint, train_cross_entropy
 from ibcore.core.train_ib import _first_non_finite, train_ib_layerwise
 
 __all__ = [
@@ -51,6 +67,12 @@ __all__ = [
     "accuracy",
     "adam",
     "append_bounds",
+    "measure_checkpoint",
+    "label_entropy",
+    "probe_lower_bound",
+    "measure_layers",
+    "heldout_label_information",
+    "append_aligned",
     "apply_in_chunks",
     "ce_optimizer",
     "ce_step",
