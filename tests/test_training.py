@@ -433,3 +433,26 @@ def test_ce_measurement_with_a_validation_split_leaves_training_unchanged(mnist_
     assert same_weights(weights(plain["model"]), weights(measured["model"]))
     assert measured["curves"]["ce"]["test_accuracy"] == plain["curves"]["ce"]["test_accuracy"]
     assert len(measured["curves"]["ce"]["I_y_val"]) == 2
+
+
+def test_measurement_early_stopping_option(mnist_val100, tiny_config):
+    """The early-stopping path of the measurement estimators: with patience 1 they stop before
+    their budget (not before min_steps); TrainConfig.extra switches measure_layers to it (and it
+    still gives held-out I(Y; L_i))."""
+    from ibcore.core.measurement import (
+        EARLY_MIN_STEPS,
+        MEASURE_PATIENCE,
+        measure_layers,
+        measure_layers_early,
+    )
+
+    config = tiny_config(method="ce", beta=0.0, measure_steps=400, val_size=100)
+    net = make_model(config, mnist_val100)
+    early = measure_layers_early(net, mnist_val100, config, 0, 1)
+    stops = early["stop_x"] + early["stop_y"]
+    assert all(EARLY_MIN_STEPS <= s <= 400 for s in stops) and min(stops) < 400
+    wired = tiny_config(method="ce", beta=0.0, measure_steps=200, val_size=100, extra={MEASURE_PATIENCE: 1})
+    values = measure_layers(net, mnist_val100, wired, CPU, torch.Generator().manual_seed(0),
+                            torch.Generator().manual_seed(1))  # fmt: skip
+    assert len(values["I_x"]) == len(values["I_y"]) == len(values["I_y_val"]) == 3
+    assert all(math.isfinite(v) for v in values["I_x"] + values["I_y"])

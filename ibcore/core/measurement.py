@@ -12,9 +12,10 @@ from torch import nn
 
 from ibcore.core.bounds import mixture_mi_bounds
 from ibcore.core.config import TrainConfig
+from ibcore.core.critics import TiedMixtureCritic
 from ibcore.core.data import Dataset
 from ibcore.core.dv import dv_bound
-from ibcore.core.estimators import marginal_permutation
+from ibcore.core.estimators import LabelMINE, NeuralEstimator, marginal_permutation
 from ibcore.core.ib_layer import LayerObjective
 from ibcore.core.models import LayerStack
 
@@ -42,7 +43,13 @@ def measure_layers(
     min(n_train, 2048) training samples) and, when ``heldout_gen`` is given and ``data`` holds a
     validation split, ``I_y_val``: the same label critic on the validation samples
     (:func:`heldout_label_information`; draws from ``heldout_gen`` only, so the other values
-    are those of :func:`measure_information`)."""
+    are those of :func:`measure_information`). With ``config.extra[MEASURE_PATIENCE]`` set the
+    values come from :func:`measure_layers_early` (early stopping), seeded from ``gen``."""
+    patience = config.extra.get(MEASURE_PATIENCE)
+    if patience is not None:
+        seed = int(torch.randint(2**31, (), generator=gen, device=gen.device))
+        early = measure_layers_early(model, data, config, seed, int(patience), heldout_gen)
+        return {k: v for k, v in early.items() if k in ("I_x", "I_y", "I_y_val")}
     eval_n = min(data.x_train.shape[0], EVAL_SAMPLES)
     reps = model.representations(data.x_train)
     val_reps = (
@@ -67,6 +74,81 @@ def measure_layers(
             out["I_y_val"].append(
                 heldout_label_information(objective.critic_y, val_reps[i], data.y_val, heldout_gen)
             )
+    return out
+
+
+#: ``TrainConfig.extra`` key: early stopping of the measurement estimators (patience, in
+#: evaluations every ``EARLY_EVAL_EVERY`` steps); absent = the fixed ``measure_steps`` budget.
+MEASURE_PATIENCE = "measure_patience"
+EARLY_EVAL_EVERY = 100
+EARLY_MIN_STEPS = 200
+
+
+class TiedMixtureScores(TiedMixtureCritic):
+    """The tied mixture critic of IB training with the ``scores(u, v, perm)`` of a
+    :class:`ibcore.core.estimators.NeuralEstimator` critic: u = L (clean), v = L + eps."""
+
+    def scores(
+        self, h: torch.Tensor, z: torch.Tensor, perm: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.scores_from_features(h, z, perm)
+
+
+class TiedMixtureMINE(NeuralEstimator):
+    """I(X; L + eps) of fixed layer outputs with the tied mixture critic (``estimate(l, l)``;
+    ``noise_std`` = sigma adds eps to the second argument), DV value (Eq. 6) on held-out rows."""
+
+    def make_critic(self, u: torch.Tensor, v: torch.Tensor) -> nn.Module:
+        return TiedMixtureScores(u[0].numel())
+
+
+def measure_layers_early(
+    model: LayerStack,
+    data: Dataset,
+    config: TrainConfig,
+    seed: int,
+    patience: int | None,
+    heldout_gen: torch.Generator | None = None,
+) -> dict[str, list]:
+    """Per layer I(X; L_i + eps) and I(Y; L_i) of a frozen net with the estimators of
+    :mod:`ibcore.core.estimators` (:class:`TiedMixtureMINE`, :class:`LabelMINE`: the critics of IB
+    training, trained on 80 % of the first min(n_train, 2048) training samples, valued on the
+    rest), at most ``config.measure_steps`` steps each, with early stopping on a held-out half when
+    ``patience`` is set (every :data:`EARLY_EVAL_EVERY` steps, not before :data:`EARLY_MIN_STEPS`).
+    Returns lists ``I_x``, ``I_y``, ``stop_x``, ``stop_y`` (the steps training stopped at) and, with
+    ``heldout_gen`` and a validation split, ``I_y_val`` (:func:`heldout_label_information`)."""
+    eval_n = min(data.x_train.shape[0], EVAL_SAMPLES)
+    reps = model.representations(data.x_train[:eval_n])
+    y = data.y_train[:eval_n]
+    common = dict(
+        steps=config.measure_steps,
+        batch_size=min(config.batch_size, int(eval_n * 0.8)),
+        lr=config.critic_lr,
+        device=y.device,
+        patience=patience,
+        eval_every=EARLY_EVAL_EVERY,
+        min_steps=EARLY_MIN_STEPS,
+    )
+    val_reps = (
+        model.representations(data.x_val) if heldout_gen is not None and data.x_val is not None else None
+    )
+    out: dict[str, list] = {"I_x": [], "I_y": [], "stop_x": [], "stop_y": []}
+    if val_reps is not None:
+        out["I_y_val"] = []
+    for i, rep in enumerate(reps):
+        key = seed * 1000 + i
+        ex = TiedMixtureMINE(noise_std=config.sigma, seed=key, **common).estimate(rep, rep)
+        label_mine = LabelMINE(hidden=config.critic_hidden, num_classes=data.num_classes, seed=key, **common)
+        ey = label_mine.estimate(rep, y)
+        if val_reps is not None:
+            assert heldout_gen is not None and label_mine.critic is not None
+            out["I_y_val"].append(
+                heldout_label_information(label_mine.critic, val_reps[i], data.y_val, heldout_gen)
+            )
+        out["I_x"].append(ex.value)
+        out["I_y"].append(ey.value)
+        out["stop_x"].append(ex.stop_step)
+        out["stop_y"].append(ey.stop_step)
     return out
 
 

@@ -25,59 +25,7 @@ from typing import Any
 import torch
 
 from ibcore.core.bounds import ABOVE_LOG_N, ABOVE_UPPER, CERTIFIED, mi_status
-from ibcore.core.config import TrainConfig, check_seeds
 from ibcore.core.training import EVAL_SAMPLES
-
-#: Record kind (folder under the results directory) of the held-out information-plane runs.
-KIND = "info_plane"
-#: TrainConfig fields the ``heldout`` parameters of the info_plane notebook may set for every run.
-HELDOUT_PARAMS = (
-    "dataset",
-    "fraction",
-    "steps",
-    "val_size",
-    "batch_size",
-    "sigma",
-    "sigma_mode",
-    "probe_steps",
-    "checkpoints",
-    "checkpoint_probe_steps",
-    "lr",
-    "critic_lr",
-)
-#: Keys of one row of the held-out set: the method and what it changes.
-HELDOUT_ROW_KEYS = ("method", "beta", "penalty", "critic_steps", "steps", "measure_steps")
-
-
-def heldout_configs(params: dict[str, Any] | None) -> list[TrainConfig]:
-    """The runs of the held-out information plane (issue 10 item 3), from the ``heldout`` mapping
-    of the info_plane parameters: the fields of :data:`HELDOUT_PARAMS` shared by every run,
-    ``seeds``, ``ce_steps`` and ``measure_steps`` (cross-entropy rows only: the IB trainer
-    measures at its checkpoints anyway, so its runs keep the config, and run id, they have
-    without) and ``rows``, each {method, beta?, penalty?, critic_steps?}. Needs ``val_size`` > 0:
-    held-out I(Y; L_i) is measured on the validation split. Seeds outermost."""
-    if not params:
-        return []
-    unknown = set(params) - {*HELDOUT_PARAMS, "seeds", "rows", "ce_steps", "measure_steps"}
-    if unknown:
-        raise ValueError(f"unknown heldout parameter(s) {sorted(unknown)}")
-    if not params.get("val_size"):
-        raise ValueError("the held-out information plane measures on a validation split: set val_size > 0")
-    shared = {k: params[k] for k in HELDOUT_PARAMS if params.get(k) is not None}
-    out = []
-    for seed in check_seeds(params.get("seeds", [0]), "heldout seeds"):
-        for row in params.get("rows") or []:
-            bad = set(row) - set(HELDOUT_ROW_KEYS)
-            if bad:
-                raise ValueError(f"heldout row {row}: unknown key(s) {sorted(bad)}; use {HELDOUT_ROW_KEYS}")
-            fields = {**shared, **row, "seed": seed}
-            if row.get("method") == "ce":
-                if "steps" not in row and params.get("ce_steps"):
-                    fields["steps"] = params["ce_steps"]
-                fields.setdefault("measure_steps", params.get("measure_steps", 0))
-            out.append(TrainConfig(**fields))
-    return out
-
 
 COLUMNS = [
     "method",
