@@ -474,17 +474,17 @@ def heldout_figure(hframe):
             curve = part[part.row == row]
             if curve.empty:
                 continue
-            g = curve.groupby("step")
+            g = curve.groupby("progress")
             for q, (ls, _) in styles.items():
                 m = g[q].mean()
                 ax.plot(m.index, m.to_numpy(), color=f"C{j}", linestyle=ls, linewidth=1.4)
                 bad = curve[curve[f"flag_{q}"] != ""]
                 if len(bad):
-                    ax.scatter(bad["step"], bad[q], marker="x", color="red", s=30, zorder=5)
+                    ax.scatter(bad["progress"], bad[q], marker="x", color="red", s=30, zorder=5)
         ax.axhline(0.0, color="0.6", linewidth=0.8)
         ax.axhline(math.log(10), color="0.6", linewidth=0.8)
         ax.set_title(f"layer {layer}")
-        ax.set_xlabel("training step of the layer (IB) / of the net (CE)")
+        ax.set_xlabel("fraction of training (the layer's: IB; the net's: CE)")
         ax.set_ylabel("I(Y; Lᵢ) [nats]")
     from matplotlib.lines import Line2D
 
@@ -534,7 +534,7 @@ if len(hsummary):
 
     import pandas as pd
 
-    pd.DataFrame(
+    heldout_table = pd.DataFrame(
         {
             "training": hsummary["row"],
             "layer": hsummary["layer"],
@@ -550,7 +550,8 @@ if len(hsummary):
             ],
             "seeds": hsummary["seeds"],
         }
-    ).style.hide(axis="index")
+    )
+    display(heldout_table.style.hide(axis="index"))
 
 # %% [markdown]
 # ## Early stopping of the measurement estimators

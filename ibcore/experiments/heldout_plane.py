@@ -268,13 +268,15 @@ def runs_markdown(
         return "This profile declares no held-out runs (`info_plane.heldout`): nothing to show."
     from ibcore.core.results import config_id
 
-    c0 = configs[0]
+    c0 = next((c for c in configs if c.method == "ib"), configs[0])
     rows = list(dict.fromkeys(row_name(c.to_dict()) for c in configs))
     ce = [c for c in configs if c.method == "ce"]
     lines = [
-        f"{len(records)} of {len(configs)} runs stored (kind `{KIND}`): MNIST {100 * c0.fraction:g} % "
-        f"({c0.val_size} training images held out for validation), rows {', '.join(rows)}; seeds "
-        f"{sorted({c.seed for c in configs})}; {c0.steps} IB steps per layer"
+        f"{len(records)} of {len(configs)} runs stored (kind `{KIND}`): "
+        f"{'MNIST' if c0.dataset == 'mnist' else 'CIFAR-10'} {100 * c0.fraction:g} % with "
+        f"{c0.val_size} validation images, rows {', '.join(rows)}; seeds "
+        f"{sorted({c.seed for c in configs})}; "
+        + (f"{c0.steps} IB steps per layer" if c0.method == "ib" else "no IB rows")
         + (
             f", {ce[0].steps} cross-entropy steps measured with estimators of {ce[0].measure_steps} steps"
             if ce
