@@ -164,7 +164,8 @@ display(
 # linear probe on $L_i$ (IB) or of the whole net (cross-entropy: its prediction is a function of
 # every $L_i$, so its error bounds every layer), $K = 10$ and $H(Y)$ of the test labels. The
 # probe's error is measured on the 10 000 held-out test images; the DV values of $I(Y;L_i)$ are
-# on the $N$ training samples above (the stored records hold no held-out DV value).
+# on the $N$ training samples above; the section "I(Y; L_i) on held-out samples" below adds
+# held-out values for a smaller set of runs with a validation split.
 
 # %% tags=["hide-input"]
 if len(frame):
