@@ -448,7 +448,7 @@ def test_measurement_early_stopping_option(mnist_val100, tiny_config):
 
     config = tiny_config(method="ce", beta=0.0, measure_steps=400, val_size=100)
     net = make_model(config, mnist_val100)
-    early = measure_layers_early(net, mnist_val100, config, 0, 1)
+    early = measure_layers_early(net, mnist_val100, config, 0, 1, 1)
     stops = early["stop_x"] + early["stop_y"]
     assert all(EARLY_MIN_STEPS <= s <= 400 for s in stops) and min(stops) < 400
     wired = tiny_config(method="ce", beta=0.0, measure_steps=200, val_size=100, extra={MEASURE_PATIENCE: 1})
@@ -456,3 +456,5 @@ def test_measurement_early_stopping_option(mnist_val100, tiny_config):
                             torch.Generator().manual_seed(1))  # fmt: skip
     assert len(values["I_x"]) == len(values["I_y"]) == len(values["I_y_val"]) == 3
     assert all(math.isfinite(v) for v in values["I_x"] + values["I_y"])
+    y_only = measure_layers_early(net, mnist_val100, wired, 0, 1, None)  # what the option runs
+    assert y_only["stop_x"] == [200] * 3

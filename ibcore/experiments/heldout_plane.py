@@ -227,7 +227,7 @@ def early_stopping_check(
     for mode, pat in (("full", None), ("early", patience)):
         for seed in seeds:
             t0 = time.perf_counter()
-            runs[mode].append(measure_layers_early(net, data, config, seed, pat))
+            runs[mode].append(measure_layers_early(net, data, config, seed, pat, pat))
             seconds[mode] += time.perf_counter() - t0
     layers = []
     for i in range(len(runs["full"][0]["I_x"])):
@@ -314,9 +314,15 @@ def early_stopping_markdown(result: dict[str, Any] | None) -> str:
         f"without and with early stopping (patience {result['patience']}, checked every "
         f"{EARLY_EVAL_EVERY} steps): {len(kept)} of {len(rows)} (layer, quantity) means moved by at most "
         f"the seed spread; the measurements took {sec['full']:.0f} s without and {sec['early']:.0f} s "
-        "with it."
+        "with it (wall time on the shared CPU)."
     )
-    lines = [head, ""]
+    verdicts = []
+    for q, name in (("I_y", "I(Y;L)"), ("I_x", "I(X;L+ε)")):
+        mine = [r for r in rows if r["quantity"] == q]
+        moved = [f"layer {r['layer']}" for r in mine if not r["within_spread"]]
+        verdict = f"**{'not kept' if moved else 'kept'} for {name}**"
+        verdicts.append(verdict + (f" ({', '.join(moved)} moved beyond the spread)" if moved else ""))
+    lines = [head, "", "Early stopping is " + "; ".join(verdicts) + ".", ""]
     for r in rows:
         q = "I(X;L+ε)" if r["quantity"] == "I_x" else "I(Y;L)"
         lines.append(
