@@ -93,3 +93,30 @@ def test_heldout_summary_over_seeds():
     }
     text = heldout_plane.runs_markdown(heldout_plane.heldout_configs(params), records, [])
     assert "2 of 3 runs stored" in text and records[0]["run_id"] in text
+
+
+def test_early_stopping_verdict_is_computed_per_quantity():
+    def row(layer, q, within):
+        return {
+            "layer": layer,
+            "quantity": q,
+            "full_mean": 1.0,
+            "full_std": 0.1,
+            "early_mean": 1.05,
+            "early_std": 0.1,
+            "difference": 0.05,
+            "within_spread": within,
+            "early_stop_step": 300,
+        }
+
+    result = {
+        "config": {"seed": 0, "steps": 10, "measure_steps": 1000},
+        "seeds": [0, 1],
+        "patience": 3,
+        "seconds": {"full": 2.0, "early": 1.0},
+        "rows": [row(1, "I_x", False), row(1, "I_y", True), row(2, "I_x", True), row(2, "I_y", True)],
+    }
+    text = heldout_plane.early_stopping_markdown(result)
+    assert "**kept for I(Y;L)**" in text and "**not kept for I(X;L+ε)** (layer 1 moved" in text
+    assert "3 of 4" in text
+    assert "not been measured" in heldout_plane.early_stopping_markdown(None)
