@@ -46,6 +46,7 @@ checkpoints = 2
 checkpoint_probe_steps = 20
 measure_steps = 20
 run_missing = False  # True: compute the runs not stored yet here (else an error names the command)
+heldout = None  # held-out I(Y;L) runs (ibcore.experiments.heldout_plane.heldout_configs); None: none
 
 # %% tags=["hide-input"]
 from ibcore.report.notebooks import check_parameters
@@ -161,7 +162,8 @@ display(
 # linear probe on $L_i$ (IB) or of the whole net (cross-entropy: its prediction is a function of
 # every $L_i$, so its error bounds every layer), $K = 10$ and $H(Y)$ of the test labels. The
 # probe's error is measured on the 10 000 held-out test images; the DV values of $I(Y;L_i)$ are
-# on the $N$ training samples above (the stored records hold no held-out DV value).
+# on the $N$ training samples above; the section "I(Y; L_i) on held-out samples" below adds
+# held-out values for a smaller set of runs with a validation split.
 
 # %% tags=["hide-input"]
 if len(frame):
@@ -425,3 +427,149 @@ def final_points(mean):
 
 
 final_points(mean).style.hide(axis="index")
+
+# %% [markdown]
+# ## I(Y; L_i) on held-out samples
+#
+# Every $I(Y;L_i)$ above is the label critic's DV value on the $N$ *training* samples the critic
+# was trained on. The runs of this section hold out a validation split, so each checkpoint also
+# records, drawn from generators beside the training stream (the trajectory is that of the run
+# without them):
+#
+# - **held-out** $I(Y;L_i)$: the same label critic $T(l, y) = f(l)_y$ evaluated on the validation
+#   images (its DV value, Eq. 6, with marginals from one shuffle);
+# - **probe bound** $H(Y) - \mathrm{CE}_{\mathrm{val}}$: the cross-entropy of the checkpoint's
+#   linear probe on $L_i$ on the validation images, subtracted from the entropy of their labels; for
+#   any classifier $q$, $H(Y) - \mathbb{E}[-\log q(Y|L)] \le I(Y;L)$, so this estimates a lower bound.
+#
+# Nothing is clipped: values outside $[0, \log 10]$ are counted and drawn as red crosses at their
+# value. Cross-entropy runs are measured at their checkpoints with freshly trained estimators and a
+# probe per layer.
+
+# %% tags=["hide-input"]
+from ibcore.experiments import heldout_plane
+
+heldout_cfgs = heldout_plane.heldout_configs(heldout)
+heldout_records = sweep.select_records(load_records(out_dir, heldout_plane.KIND), heldout_cfgs)
+heldout_missing = sweep.missing_configs(heldout_records, heldout_cfgs)
+hframe = heldout_plane.heldout_trajectories(heldout_records)
+hsummary = heldout_plane.heldout_summary(hframe)
+display(Markdown(heldout_plane.runs_markdown(heldout_cfgs, heldout_records, heldout_missing)))
+
+
+# %% tags=["hide-input"]
+def heldout_figure(hframe):
+    n_layers = int(hframe["layer"].max())
+    fig, axes = plt.subplots(1, n_layers, figsize=(4.4 * n_layers, 3.8), squeeze=False, sharey=True)
+    rows_ = list(dict.fromkeys(hsummary["row"]))
+    styles = {
+        "I_y": ("-", "training samples"),
+        "I_y_val": ("--", "held-out"),
+        "I_y_probe_lower": (":", "probe bound"),
+    }
+    for layer, ax in enumerate(axes[0], 1):
+        part = hframe[hframe.layer == layer]
+        for j, row in enumerate(rows_):
+            curve = part[part.row == row]
+            if curve.empty:
+                continue
+            g = curve.groupby("progress")
+            for q, (ls, _) in styles.items():
+                m = g[q].mean()
+                ax.plot(m.index, m.to_numpy(), color=f"C{j}", linestyle=ls, linewidth=1.4)
+                bad = curve[curve[f"flag_{q}"] != ""]
+                if len(bad):
+                    ax.scatter(bad["progress"], bad[q], marker="x", color="red", s=30, zorder=5)
+        ax.axhline(0.0, color="0.6", linewidth=0.8)
+        ax.axhline(math.log(10), color="0.6", linewidth=0.8)
+        ax.set_title(f"layer {layer}")
+        ax.set_xlabel("fraction of training (the layer's: IB; the net's: CE)")
+        ax.set_ylabel("I(Y; Lᵢ) [nats]")
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=f"C{j}", label=row) for j, row in enumerate(rows_)]
+    handles += [Line2D([], [], color="0.3", linestyle=ls, label=name) for ls, name in styles.values()]
+    handles.append(Line2D([], [], color="red", marker="x", linestyle="none", label="outside [0, log 10]"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    return fig
+
+
+if len(hframe):
+    hfig = heldout_figure(hframe)
+    save_figure(hfig, out_dir / "info_plane_heldout.png")
+else:
+    hfig = plt.figure(figsize=(4, 1))
+    hfig.text(0.5, 0.5, "no held-out runs in this profile", ha="center")
+glue("heldout_fig", hfig, display=False)
+plt.close(hfig)
+
+# %% [markdown]
+# ```{glue:figure} heldout_fig
+# :name: fig-info-plane-heldout
+#
+# $I(Y;L_i)$ per layer during training, mean over seeds, one colour per training: the label
+# critic's DV value on the training samples (solid), the same critic on the held-out validation
+# samples (dashed) and the probe bound $H(Y) - \mathrm{CE}_{\mathrm{val}}$ (dotted). Grey lines: 0 and
+# $\log 10$; red crosses: single-seed values outside that range, at their value (not clipped).
+# ```
+
+# %% tags=["hide-input"]
+if len(hsummary):
+    flagged = {q: int((hframe[f"flag_{q}"] != "").sum()) for q in ("I_y", "I_y_val", "I_y_probe_lower")}
+    gap = hsummary["I_y_mean"] - hsummary["I_y_val_mean"]
+    display(
+        Markdown(
+            f"Of the {len(hframe)} checkpoint values of each kind, outside $[0, \\log 10]$: {flagged['I_y']} "
+            f"on the training samples, {flagged['I_y_val']} held out, {flagged['I_y_probe_lower']} probe "
+            f"bounds. At the last checkpoint the training-sample value exceeds the held-out one by "
+            f"{gap.min():.2f} to {gap.max():.2f} nats (mean {gap.mean():.2f}) across the "
+            f"{len(hsummary)} (training, layer) curves."
+        )
+    )
+
+    def pm(r, q, digits=3):
+        return f"{r[q + '_mean']:.{digits}g} ± {r[q + '_std']:.2g}"
+
+    import pandas as pd
+
+    heldout_table = pd.DataFrame(
+        {
+            "training": hsummary["row"],
+            "layer": hsummary["layer"],
+            "I(Y;L) training samples": [pm(r, "I_y") for _, r in hsummary.iterrows()],
+            "I(Y;L) held out": [pm(r, "I_y_val") for _, r in hsummary.iterrows()],
+            "H(Y) − CE_val (probe)": [pm(r, "I_y_probe_lower") for _, r in hsummary.iterrows()],
+            "probe val. accuracy": [
+                f"{100 * r['probe_val_accuracy_mean']:.1f} %" for _, r in hsummary.iterrows()
+            ],
+            "flagged (train / held out / probe)": [
+                f"{r['flagged_I_y']} / {r['flagged_I_y_val']} / {r['flagged_I_y_probe_lower']} of {r['points']}"
+                for _, r in hsummary.iterrows()
+            ],
+            "seeds": hsummary["seeds"],
+        }
+    )
+    display(heldout_table.style.hide(axis="index"))
+
+# %% [markdown]
+# ## Early stopping of the measurement estimators
+#
+# The estimators that measure a frozen net (the cross-entropy curves above) run their full
+# `measure_steps` in every stored record. Early stopping on a held-out half (issue 15) is wired as
+# an option (`TrainConfig.extra["measure_patience"]`, `ibcore.core.measurement.measure_layers_early`,
+# the estimators of `ibcore.core.estimators` with the critics of IB training) and measured here on
+# one small case, with and without it, against the spread over estimator seeds. It is kept only
+# where it moves no value beyond that spread: the option stops the estimator of $I(Y;L_i)$ only.
+# These values are on the estimators' own held-out rows (a fifth of the training samples, a tenth
+# with early stopping), so they are not the values plotted above.
+
+# %% tags=["hide-input"]
+import json
+
+es_path = out_dir / heldout_plane.EARLY_STOPPING_FILE
+display(
+    Markdown(
+        heldout_plane.early_stopping_markdown(json.loads(es_path.read_text()) if es_path.is_file() else None)
+    )
+)

@@ -11,6 +11,8 @@ import pytest
 import torch
 
 import ibcore.core.critics
+import ibcore.core.probes
+import ibcore.core.train_ib
 import ibcore.core.training
 import ibcore.experiments.table1
 from ibcore.core.config import TrainConfig
@@ -114,8 +116,8 @@ def test_trainer_probes_see_only_frozen_features(mnist_small, tiny_config, monke
     """In the IB trainer, every probe (checkpoint and final) leaves the net and its gradients as
     they were and trains on features without autograd history equal to the net's output; at the
     final probe no parameter of the net requires a gradient."""
-    real_probe = ibcore.core.training.probe_accuracies
-    real_linear = ibcore.core.training.train_linear_probe
+    real_probe = ibcore.core.train_ib.probe_accuracies
+    real_linear = ibcore.core.probes.train_linear_probe
     calls = []
 
     def linear(train_features, *args, **kwargs):
@@ -137,8 +139,8 @@ def test_trainer_probes_see_only_frozen_features(mnist_small, tiny_config, monke
         torch.testing.assert_close(calls[-1]["features"], want, rtol=0, atol=0)  # reused == recomputed
         return out
 
-    monkeypatch.setattr(ibcore.core.training, "probe_accuracies", probe)
-    monkeypatch.setattr(ibcore.core.training, "train_linear_probe", linear)
+    monkeypatch.setattr(ibcore.core.train_ib, "probe_accuracies", probe)  # where the IB loop looks them up
+    monkeypatch.setattr(ibcore.core.probes, "train_linear_probe", linear)
     train(tiny_config(probe_steps=5, checkpoint_probe_steps=2), mnist_small, CPU, progress=False)
     assert [c["steps"] for c in calls] == [2, 2] * 3 + [5]
     assert not any(calls[-1]["requires_grad"])
@@ -335,3 +337,124 @@ def test_config_and_data_must_match(mnist_small, tiny_config):
 def test_too_many_layers(mnist_small, tiny_config):
     with pytest.raises(ValueError, match="max_layers"):
         train(tiny_config(max_layers=4), mnist_small, CPU, progress=False)
+
+
+# -- held-out I(Y; L) (issue 10 item 3) ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mnist_val100(mnist_small):
+    from ibcore.core.data import with_validation
+
+    return with_validation(mnist_small, 100)
+
+
+def _strip_heldout(curves: dict) -> dict:
+    """The curves without the held-out keys (what a run without them records)."""
+    curves = without_timings(curves)
+    keys = ("I_y_val", "H_y_val", "probe_val_ce", "I_y_probe_lower")
+    for record in [*curves.get("layers", []), curves.get("ce", {})]:
+        for key in keys:
+            record.pop(key, None)
+    return curves
+
+
+def test_heldout_label_information_is_the_dv_value_unclipped():
+    """A critic that reads the label off a one-hot layer gets log(K) minus the shuffle's chance
+    matches on held-out pairs; an anti-informative critic gives a value below 0, kept as is."""
+    from ibcore.core.critics import LabelCritic
+    from ibcore.core.measurement import heldout_label_information
+
+    y = torch.arange(10).repeat(50)
+    l = torch.nn.functional.one_hot(y, 10).float()  # noqa: E741
+    critic = LabelCritic(10, 10, (10,))
+    with torch.no_grad():
+        for layer in critic.net:
+            if isinstance(layer, torch.nn.Linear):
+                layer.weight.copy_(torch.eye(10)), layer.bias.zero_()
+    c = 20.0
+    gen = torch.Generator().manual_seed(0)
+    good = heldout_label_information(critic, c * l, y, gen)  # f(l) = c one_hot(y)
+    assert good == pytest.approx(math.log(10), abs=0.15)
+    with torch.no_grad():
+        critic.net[-1].weight.neg_()  # f(l) = -c one_hot(y): the joint pairs score lowest
+    bad = heldout_label_information(critic, c * l, y, gen)
+    assert bad is not None and bad < -1.0
+
+
+def test_label_entropy_and_probe_bound():
+    from ibcore.core.measurement import probe_lower_bound
+    from ibcore.core.probes import label_entropy
+
+    assert label_entropy(torch.arange(10).repeat(60), 10) == pytest.approx(math.log(10))
+    assert label_entropy(torch.zeros(5, dtype=torch.long), 10) == 0.0
+    assert probe_lower_bound(math.log(10), 3.0) == pytest.approx(math.log(10) - 3.0)  # below 0: kept
+    assert probe_lower_bound(math.log(10), None) is None
+
+
+@pytest.mark.parametrize("method", ["ib", "ce"])
+def test_heldout_values_leave_training_unchanged(mnist_val100, tiny_config, monkeypatch, method):
+    """With a validation split every checkpoint records I(Y; L_i) on the held-out samples, the
+    probe's validation cross-entropy and H(Y) - CE; without them (the measurement stubbed out,
+    the probe's loss ignored) the run's weights and every other recorded value are the same."""
+    kw = {"val_size": 100, "beta": 1e-2} if method == "ib" else {"val_size": 100, "method": "ce", "beta": 0.0,
+                                                                 "steps": 12, "measure_steps": 3}  # fmt: skip
+    config = tiny_config(**kw)
+    full = train(config, mnist_val100, CPU, progress=False)
+    records = full["curves"]["layers"] if method == "ib" else [full["curves"]["ce"]]
+    for r in records:
+        n = len(r["step"])
+        assert r["H_y_val"] == pytest.approx(float(torch.distributions.Categorical(
+            probs=mnist_val100.y_val.bincount(minlength=10) / 100).entropy()))  # fmt: skip
+        flat = (lambda v: v) if method == "ib" else (lambda v: [x for row in v for x in row])
+        assert len(r["I_y_val"]) == n and all(math.isfinite(v) for v in flat(r["I_y_val"]))
+        for ce, lower in zip(flat(r["probe_val_ce"]), flat(r["I_y_probe_lower"]), strict=True):
+            assert lower == pytest.approx(r["H_y_val"] - ce)
+    import ibcore.core.measurement
+    import ibcore.core.train_ib
+
+    def no_heldout(*args, **kwargs):
+        return None
+
+    target = ibcore.core.train_ib if method == "ib" else ibcore.core.measurement
+    monkeypatch.setattr(target, "heldout_label_information", no_heldout)
+    bare = train(config, mnist_val100, CPU, progress=False)
+    assert same_weights(weights(bare["model"]), weights(full["model"]))
+    assert bare["metrics"] == full["metrics"]
+    assert _strip_heldout(bare["curves"]) == _strip_heldout(full["curves"])
+
+
+def test_ce_measurement_with_a_validation_split_leaves_training_unchanged(mnist_val100, tiny_config):
+    """With a validation split the cross-entropy run's measurements draw from side generators:
+    the measured run ends with the weights of the unmeasured one."""
+    base = {"val_size": 100, "method": "ce", "beta": 0.0, "steps": 12}
+    plain = train(tiny_config(**base), mnist_val100, CPU, progress=False)
+    measured = train(tiny_config(**base, measure_steps=3), mnist_val100, CPU, progress=False)
+    assert same_weights(weights(plain["model"]), weights(measured["model"]))
+    assert measured["curves"]["ce"]["test_accuracy"] == plain["curves"]["ce"]["test_accuracy"]
+    assert len(measured["curves"]["ce"]["I_y_val"]) == 2
+
+
+def test_measurement_early_stopping_option(mnist_val100, tiny_config):
+    """The early-stopping path of the measurement estimators: with patience 1 they stop before
+    their budget (not before min_steps); TrainConfig.extra switches measure_layers to it (and it
+    still gives held-out I(Y; L_i))."""
+    from ibcore.core.measurement import (
+        EARLY_MIN_STEPS,
+        MEASURE_PATIENCE,
+        measure_layers,
+        measure_layers_early,
+    )
+
+    config = tiny_config(method="ce", beta=0.0, measure_steps=400, val_size=100)
+    net = make_model(config, mnist_val100)
+    early = measure_layers_early(net, mnist_val100, config, 0, 1, 1)
+    stops = early["stop_x"] + early["stop_y"]
+    assert all(EARLY_MIN_STEPS <= s <= 400 for s in stops) and min(stops) < 400
+    wired = tiny_config(method="ce", beta=0.0, measure_steps=200, val_size=100, extra={MEASURE_PATIENCE: 1})
+    values = measure_layers(net, mnist_val100, wired, CPU, torch.Generator().manual_seed(0),
+                            torch.Generator().manual_seed(1))  # fmt: skip
+    assert len(values["I_x"]) == len(values["I_y"]) == len(values["I_y_val"]) == 3
+    assert all(math.isfinite(v) for v in values["I_x"] + values["I_y"])
+    y_only = measure_layers_early(net, mnist_val100, wired, 0, 1, None)  # what the option runs
+    assert y_only["stop_x"] == [200] * 3
