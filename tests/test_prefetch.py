@@ -221,3 +221,17 @@ def test_the_notebooks_read_by_default_and_ask_ensure_records(tmp_path):
         assert profiles.notebook_defaults(REPO / "nbs" / f"{stem}.py")["run_missing"] is False, stem
         assert f'ensure_records("{stem}", globals())' in source, stem
         assert "run_configs(" not in source and "run_figure1(" not in source, stem
+
+
+def test_the_held_out_information_plane_runs_are_listed_under_their_own_kind():
+    """The info_plane notebook's ``heldout`` runs (issue 10 item 3) are computed by the pipeline
+    like every other run, and stored under kind "info_plane", not beside the Table 1 runs."""
+    from ibcore.experiments import heldout_plane
+    from ibcore.orchestration.jobs import stem_jobs
+
+    heldout = yaml.safe_load((REPO / "profiles" / "paper.yml").read_text())["info_plane"]["heldout"]
+    jobs = stem_jobs("info_plane", {"results_dir": "results/x", "heldout": heldout, "measure_steps": 0})
+    expected = heldout_plane.heldout_configs(heldout)
+    assert len(jobs) == len(expected) > 0
+    assert {j.kind for j in jobs} == {heldout_plane.KIND}
+    assert stem_jobs("info_plane", {"results_dir": "results/x", "measure_steps": 0}) == []

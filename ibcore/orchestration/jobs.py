@@ -55,13 +55,30 @@ def _train_cost(config: dict) -> float:
     return per_step * (steps + measure)
 
 
+def _heldout_jobs(params: dict[str, Any], results_dir: str) -> list[Job]:
+    """The held-out information plane's runs (``heldout`` of the info_plane parameters)."""
+    if not params.get("heldout"):
+        return []
+    from ibcore.experiments import heldout_plane
+
+    out = []
+    for config in heldout_plane.heldout_configs(params["heldout"]):
+        d = config.to_dict()
+        out.append(
+            Job("info_plane", heldout_plane.KIND, results_dir, d, repr(d), _train_cost(d), d["dataset"])
+        )
+    return out
+
+
 def stem_jobs(stem: str, params: dict[str, Any]) -> list[Job]:
     """The runs notebook ``stem`` asks for with its full parameters ``params``."""
     kind = TRAINING_STEMS[stem]
     results_dir = str(project_path(params.get("results_dir", "results")))
     jobs: list[Job] = []
-    if stem == "info_plane" and not params.get("measure_steps"):
-        return jobs  # that notebook only reads the beta sweep's records back
+    if stem == "info_plane":
+        jobs += _heldout_jobs(params, results_dir)
+        if not params.get("measure_steps"):
+            return jobs  # beyond the held-out runs, that notebook reads the beta sweep's records back
     if kind == "figure1":
         from ibcore.experiments import figure1
 
