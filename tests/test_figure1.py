@@ -8,9 +8,10 @@ import math
 import pytest
 import torch
 
+from ibcore.core.analytic import linear_gaussian_mi
 from ibcore.core.data import DataError, find_file
 from ibcore.core.results import load_records
-from ibcore.experiments import figure1
+from ibcore.experiments import figure1, figure1_run
 
 TINY = dict(
     sigma2_grid=[0.0, 0.1],
@@ -52,7 +53,7 @@ def count_estimates(monkeypatch) -> list[dict]:
         calls.append(config)
         return real(config, network, device)
 
-    monkeypatch.setattr(figure1, "make_estimator", counting)
+    monkeypatch.setattr(figure1_run, "make_estimator", counting)
     return calls
 
 
@@ -88,7 +89,7 @@ def test_tiny_run_writes_one_record_per_config_and_is_not_rerun(tmp_path, monkey
     def no_data(*args, **kwargs):
         raise AssertionError("data loaded although every record exists")
 
-    monkeypatch.setattr(figure1, "load_dataset", no_data)
+    monkeypatch.setattr(figure1_run, "load_dataset", no_data)
     again = figure1.run_figure1(tmp_path, device="cpu", **TINY)
     assert len(calls) == 8
     assert [r["timings"] for r in again] == [r["timings"] for r in records]
@@ -116,7 +117,7 @@ def test_panel_b_table_and_summary(tmp_path):
     assert (zero["true_mi"] == math.inf).all() and zero["rel_err"].isna().all()
     positive = table[table["sigma2"] > 0]
     expected = [
-        figure1.linear_gaussian_mi(figure1.gaussian_weight(records[0]["config"]), torch.eye(8), s2)
+        linear_gaussian_mi(figure1.gaussian_weight(records[0]["config"]), torch.eye(8), s2)
         for s2 in positive["sigma2"]
     ]
     assert positive["true_mi"].tolist() == pytest.approx(expected)
@@ -231,7 +232,7 @@ def test_gaussian_upper_bound_is_eq5_for_a_linear_layer():
     w = torch.randn(2, 5, generator=gen)
     x = torch.randn(50_000, 5, generator=gen)
     bound = figure1.gaussian_upper_bound(x @ w.T, 0.1)
-    assert bound == pytest.approx(figure1.linear_gaussian_mi(w, torch.eye(5), 0.1), rel=0.02)
+    assert bound == pytest.approx(linear_gaussian_mi(w, torch.eye(5), 0.1), rel=0.02)
     assert figure1.gaussian_upper_bound(x @ w.T, 0.0) == math.inf
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,6 +24,7 @@ from ibcore.core.critics import (
     ArchitectureAwareCritic,
     ConcatCritic,
     LabelCritic,
+    TiedMixtureCritic,
     critic_param_groups,
 )
 from ibcore.core.dv import MovingAverageDV, dv_bound
@@ -321,3 +323,33 @@ class AAMINE(NeuralEstimator):
         if self.copy_lr_factor == 0:  # frozen copy: skip its backward pass
             critic.copy.requires_grad_(False)
         return critic
+
+
+class TiedInputCritic(TiedMixtureCritic):
+    """The tied mixture critic of IB training on (x, z) pairs: h = F(x) with F the measured
+    layers themselves (tied, frozen here since the net does not change), T(x_k, z) =
+    -a ||h_k - z||^2 - log mean_j exp(-a ||h_j - z||^2) over the batch, one learnt scale a."""
+
+    def __init__(self, network: torch.nn.Module, feature_dim: int) -> None:
+        super().__init__(feature_dim)
+        self._network = [network]  # not a submodule: no parameters besides the scale
+
+    def scores(
+        self, u: torch.Tensor, v: torch.Tensor, perm: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            h = self._network[0](u).flatten(1)
+        return self.scores_from_features(h, v, perm)
+
+
+class TiedAAMINE(NeuralEstimator):
+    """AA-MINE as IB training measures I(X; L_i + eps): the :class:`TiedInputCritic`, trained on
+    batches with the moving-average DV gradient, its DV value evaluated on the held-out samples
+    (where the mixture runs over all of them, as it runs over the batch in training)."""
+
+    def __init__(self, network: torch.nn.Module, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.network = network
+
+    def make_critic(self, u: torch.Tensor, v: torch.Tensor) -> torch.nn.Module:
+        return TiedInputCritic(self.network, v[0].numel())
