@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ibcore.core.config import TrainConfig
 from ibcore.core.data import SPECS
 
 KIND = "figure1"
@@ -15,10 +16,22 @@ VERSION = 1
 PANELS = ("a", "b")
 #: The estimators of the paper's figure (the default of :func:`figure1_configs`).
 ESTIMATORS = ("mine", "aamine")
-#: Also "tied": AA-MINE with the tied mixture critic that IB training uses
-#: (:class:`ibcore.core.critics.TiedMixtureCritic`), run in panel b when ``training_critic`` is set.
-ALL_ESTIMATORS = ("mine", "aamine", "tied")
-ESTIMATOR_LABELS = {"mine": "MINE", "aamine": "AA-MINE", "tied": "AA-MINE, training critic"}
+#: The forms of AA-MINE that IB training uses, run in panel b when ``training_critic`` is set:
+#: "tied", the tied mixture critic whose value every training record stores as I_x
+#: (:class:`ibcore.core.estimators.TiedAAMINE`), and "aamine_penalty", the critic of the paper's
+#: penalty "aamine" with its own trained copy of the layer (:class:`ibcore.core.estimators.PenaltyAAMINE`).
+TRAINING_CRITICS = ("tied", "aamine_penalty")
+ALL_ESTIMATORS = ("mine", "aamine", *TRAINING_CRITICS)
+ESTIMATOR_LABELS = {
+    "mine": "MINE",
+    "aamine": "AA-MINE",
+    "tied": "AA-MINE, tied critic (training's I_x)",
+    "aamine_penalty": "AA-MINE, penalty critic (training's aamine)",
+}
+#: The penalty critic's hidden sizes: those of IB training (TrainConfig.critic_hidden).
+PENALTY_HIDDEN = tuple(TrainConfig.__dataclass_fields__["critic_hidden"].default)
+#: Early-stopping settings of :class:`ibcore.core.estimators.NeuralEstimator` and their defaults.
+EARLY_STOPPING_DEFAULTS = {"patience": None, "eval_every": 100, "min_steps": 200, "min_delta": 0.005}
 MNIST_PIXELS = 784
 
 
@@ -78,6 +91,42 @@ def _check_choice(name: str, values: Iterable[str], allowed: Sequence[str]) -> l
     return list(dict.fromkeys(values))
 
 
+def _check_early_stopping(early_stopping: Any) -> dict[str, dict[str, Any]]:
+    """``{estimator: {patience, eval_every, min_steps, min_delta}}`` with the defaults filled in."""
+    if early_stopping is None:
+        return {}
+    if not isinstance(early_stopping, dict):
+        raise ValueError(
+            "early_stopping must map estimators to settings, e.g. {mine: {patience: 3}}; "
+            f"got {early_stopping!r}"
+        )
+    out = {}
+    for est, settings in early_stopping.items():
+        if est not in ALL_ESTIMATORS:
+            raise ValueError(f"early_stopping names unknown estimator {est!r}; choose from {ALL_ESTIMATORS}")
+        if not isinstance(settings, dict) or set(settings) - set(EARLY_STOPPING_DEFAULTS):
+            raise ValueError(
+                f"early_stopping[{est!r}] must be a mapping with keys among {list(EARLY_STOPPING_DEFAULTS)}, "
+                f"got {settings!r}"
+            )
+        full = {**EARLY_STOPPING_DEFAULTS, **settings}
+        for name in ("patience", "eval_every"):
+            _check_positive_int(f"early_stopping[{est!r}].{name}", full[name])
+        if not (_is_int(full["min_steps"]) and full["min_steps"] >= 0):
+            raise ValueError(
+                f"early_stopping[{est!r}].min_steps must be an integer >= 0, got {full['min_steps']!r}"
+            )
+        delta = full["min_delta"]
+        if (
+            isinstance(delta, bool)
+            or not isinstance(delta, (int, float))
+            or not (math.isfinite(delta) and delta >= 0)
+        ):
+            raise ValueError(f"early_stopping[{est!r}].min_delta must be a finite number >= 0, got {delta!r}")
+        out[est] = {**full, "min_delta": float(delta)}
+    return out
+
+
 def figure1_configs(
     *,
     sigma2_grid: Sequence[float],
@@ -98,6 +147,7 @@ def figure1_configs(
     gaussian_gain: float = 1.0,
     gaussian_weight_seed: int = 1,
     training_critic: bool = False,
+    early_stopping: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """The configurations of Figure 1, one per (panel, estimator, sigma^2, seed).
 
@@ -109,7 +159,14 @@ def figure1_configs(
     ``gaussian_weight_seed``, (D, K) = ``gaussian_dims``. ``copy_lr_factor`` is AA-MINE's
     learning-rate factor for its copy of the measured layers (0: frozen at F, which is the
     optimum here since the measured net does not change). ``training_critic`` adds panel-b
-    configs of estimator "tied": AA-MINE with the tied mixture critic of IB training.
+    configs of the :data:`TRAINING_CRITICS` (the forms of AA-MINE that IB training uses; the
+    penalty critic with training's hidden sizes :data:`PENALTY_HIDDEN`).
+
+    ``early_stopping`` maps estimators to early-stopping settings of
+    :class:`ibcore.core.estimators.NeuralEstimator` (``patience`` required; ``eval_every``,
+    ``min_steps``, ``min_delta`` default to :data:`EARLY_STOPPING_DEFAULTS`); ``steps`` stays the
+    maximum. Only the configs of those estimators carry the key ``early_stopping``, so the others
+    keep their hashes.
     """
     grid = _check_sigma2_grid(sigma2_grid)
     seeds = _check_seeds(seeds)
@@ -189,13 +246,22 @@ def figure1_configs(
             "gaussian_weight_seed": gaussian_weight_seed,
         }
 
+    stopping = _check_early_stopping(early_stopping)
     if not isinstance(training_critic, bool):
         raise ValueError(f"training_critic must be true or false, got {training_critic!r}")
     configs = []
     for panel in panels:
-        extra_estimators = ["tied"] if training_critic and panel == "b" and "tied" not in estimators else []
+        extra_estimators = []
+        if training_critic and panel == "b":
+            extra_estimators = [e for e in TRAINING_CRITICS if e not in estimators]
         for estimator in estimators + extra_estimators:
-            extra = {"copy_lr_factor": float(copy_lr_factor)} if estimator == "aamine" else {}
+            extra: dict[str, Any] = {}
+            if estimator == "aamine":
+                extra = {"copy_lr_factor": float(copy_lr_factor)}
+            elif estimator == "aamine_penalty":
+                extra = {"hidden": list(PENALTY_HIDDEN)}
+            if estimator in stopping:
+                extra["early_stopping"] = stopping[estimator]
             for s2 in grid:
                 for seed in seeds:
                     configs.append(

@@ -25,18 +25,22 @@ REFERENCE_MC_DRAWS = 20000
 REFERENCE_FIELDS = ("dataset", "widths", "n_samples", "seed", "holdout_fraction")
 
 
-def heldout_indices(n: int, holdout_fraction: float, seed: int) -> torch.Tensor:
+def heldout_indices(n: int, holdout_fraction: float, seed: int, early_stopping: bool = False) -> torch.Tensor:
     """The held-out rows of :meth:`NeuralEstimator.estimate` on ``n`` samples run on the CPU
-    (its generator's first draw is this permutation; the held-out part comes first)."""
+    (its generator's first draw is this permutation; the held-out part comes first). With early
+    stopping the first half of them validates and the estimate is on the second half."""
     gen = torch.Generator().manual_seed(seed)
     order = torch.randperm(n, generator=gen)
     n_hold = max(2, int(round(n * holdout_fraction)))
-    return order[:n_hold]
+    return order[n_hold // 2 : n_hold] if early_stopping else order[:n_hold]
 
 
 def reference_key(config: dict[str, Any]) -> str:
-    """The key of a panel-a record's reference: its features, split and sigma^2."""
+    """The key of a panel-a record's reference: its features, split and sigma^2 (the split of an
+    early-stopped estimate is another one: its key says so)."""
     fields = {k: config[k] for k in REFERENCE_FIELDS}
+    if "early_stopping" in config:
+        fields["early_stopping"] = True
     return json.dumps({**fields, "sigma2": float(config["sigma2"])}, sort_keys=True)
 
 
@@ -87,7 +91,7 @@ def compute_references(
             with torch.no_grad():
                 features[fkey] = panel_a_net(c, cpu)(ds.x_train[: c["n_samples"]]).flatten(1)
         feats = features[fkey]
-        held = feats[heldout_indices(c["n_samples"], c["holdout_fraction"], c["seed"])]
+        held = feats[heldout_indices(c["n_samples"], c["holdout_fraction"], c["seed"], "early_stopping" in c)]
         ref = exact_reference(held, float(c["sigma2"]))
         stored = r.get("metrics", {}).get("gaussian_upper_bound")
         check = None

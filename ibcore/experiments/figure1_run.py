@@ -13,7 +13,7 @@ import torch
 
 from ibcore.core.analytic import linear_gaussian_mi
 from ibcore.core.data import load_dataset
-from ibcore.core.estimators import AAMINE, MINE, NeuralEstimator, TiedAAMINE
+from ibcore.core.estimators import AAMINE, MINE, NeuralEstimator, PenaltyAAMINE, TiedAAMINE
 from ibcore.core.estimators import TiedInputCritic as TiedInputCritic  # moved to core; re-exported
 from ibcore.core.models import mlp
 from ibcore.core.results import environment, run_all
@@ -79,7 +79,10 @@ def make_estimator(config: dict[str, Any], network: torch.nn.Module, device: tor
         hidden=tuple(config["hidden"]),
         seed=config["seed"],
         device=device,
+        **config.get("early_stopping", {}),
     )
+    if config["estimator"] == "aamine_penalty":
+        return PenaltyAAMINE(network, **kwargs)
     if config["estimator"] == "aamine":
         return AAMINE(network, copy_lr_factor=config["copy_lr_factor"], **kwargs)
     if config["estimator"] == "tied":
@@ -151,9 +154,14 @@ def record_runner(device: str | torch.device = "auto", data_dir: str | None = No
         metrics["mi"] = json_number(estimate.value)
         metrics["mi_is_inf"] = math.isinf(estimate.value)
         metrics["holdout_size"] = estimate.holdout_size
+        curves = {"steps": estimate.curve_steps, "dv_train": estimate.curve}
+        if "early_stopping" in config:
+            metrics["stop_step"] = estimate.stop_step
+            metrics["best_step"] = estimate.best_step
+            curves.update(valid_steps=estimate.valid_steps, dv_valid=estimate.valid_curve)
         return {
             "metrics": metrics,
-            "curves": {"steps": estimate.curve_steps, "dv_train": estimate.curve},
+            "curves": curves,
             "timings": {"setup_s": setup_s, "estimate_s": total_s - setup_s, "total_s": total_s},
             "environment": environment(device),
             "data_source": source,
