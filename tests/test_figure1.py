@@ -330,3 +330,20 @@ def test_early_stopping_comparison_flags_a_change_beyond_the_seed_spread():
     data = {"settings": {"patience": 2}, "params": {"steps": 100}, "records": {"with": 8, "without": 8}}
     text = figure1_early.early_stopping_markdown({**data, "rule": figure1_early.RULE, "verdicts": v})
     assert "changed beyond seed spread at σ² = 0.1" in text and "steps saved 60 %" in text
+
+
+def test_stored_comparisons_are_listed_by_label_and_state_the_profile_choice(tmp_path):
+    rows = figure1_early.comparison_rows(
+        [fake_record("mine", 0.1, k, 1.0 + k) for k in (0, 1)],
+        [fake_record("mine", 0.1, k, 3.0 + k, stop=30) for k in (0, 1)],
+    )
+    data = {"version": figure1_early.EARLY_VERSION, "label": "x", "verdicts": figure1_early.verdicts(rows)}
+    out = tmp_path / figure1_early.EARLY_FILE
+    figure1_early.store_comparison(out, data)
+    figure1_early.store_comparison(out, {**data, "label": "y"})
+    figure1_early.store_comparison(out, data)  # same label: replaced, not repeated
+    stored = figure1_early.load_early_stopping(tmp_path)
+    assert [d["label"] for d in stored] == ["y", "x"]
+    text = figure1_early.profile_choice_markdown(None, 300, stored)
+    assert "full budget of 300 steps" in text and "beyond the seed spread for MINE (panel b)" in text
+    assert "not measured" in figure1_early.profile_choice_markdown({"mine": {}}, 300, [])

@@ -131,7 +131,7 @@ def measure_early_stopping(
     label: str = "",
 ) -> dict[str, Any]:
     """Run (or read back) Figure 1 with ``params`` without and with early stopping ``settings``
-    for every estimator of the run, and write the comparison to ``out`` (JSON)."""
+    for every estimator of the run, and add the comparison to ``out`` (:func:`store_comparison`)."""
     start = time.perf_counter()
     full = run_figure1(results_dir, device=device, **params)
     estimators = sorted({r["config"]["estimator"] for r in full})
@@ -150,10 +150,20 @@ def measure_early_stopping(
         "rows": rows,
         "verdicts": verdicts(rows),
     }
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1, sort_keys=True, default=float) + "\n")
+    store_comparison(out, data)
     return data
+
+
+def store_comparison(out: str | os.PathLike, data: dict[str, Any]) -> None:
+    """Add ``data`` to the list of comparisons in ``out`` (JSON), replacing one of the same label."""
+    path = Path(out)
+    entries = []
+    if path.is_file():
+        old = json.loads(path.read_text())
+        entries = [d for d in (old if isinstance(old, list) else [old]) if d.get("label") != data["label"]]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps([*entries, data], indent=1, sort_keys=True, default=float)
+    path.write_text(text.replace("NaN", "null") + "\n")
 
 
 def load_early_stopping(results_dir: str | os.PathLike, name: str = EARLY_FILE) -> list[dict[str, Any]]:
@@ -195,6 +205,49 @@ def early_stopping_markdown(data: dict[str, Any]) -> str:
             f"estimate time saved {_pct(v['time_saved'])}."
         )
     return "\n".join(lines)
+
+
+def profile_choice_markdown(
+    early_stopping: dict[str, Any] | None, steps: int, comparisons: list[dict[str, Any]]
+) -> str:
+    """What this profile does (``early_stopping`` of its Figure 1) and the measured reason."""
+    changed = sorted(
+        {
+            f"{ESTIMATOR_LABELS.get(v['estimator'], v['estimator'])} (panel {v['panel']})"
+            for d in comparisons
+            for v in d["verdicts"].values()
+            if not v["unchanged"]
+        }
+    )
+    unchanged = sorted(
+        {
+            f"{ESTIMATOR_LABELS.get(v['estimator'], v['estimator'])} (panel {v['panel']})"
+            for d in comparisons
+            for v in d["verdicts"].values()
+            if v["unchanged"]
+        }
+        - set(changed)
+    )
+    if early_stopping:
+        on = ", ".join(ESTIMATOR_LABELS.get(e, e) for e in early_stopping)
+        text = f"**This profile** stops early for {on} (at most {steps} steps)"
+    else:
+        text = f"**This profile** runs every estimate to its full budget of {steps} steps"
+    if not comparisons:
+        return text + "; the effect of early stopping was not measured."
+    if not early_stopping:
+        text += (
+            " (an early-stopped estimate is a new run, on half the held-out samples: the records "
+            "stored with the full budget are read back as they are)"
+        )
+    text += (
+        ". Measured: early stopping changed the estimate beyond the seed spread for "
+        + (", ".join(changed) or "none")
+        + "; not for "
+        + (", ".join(unchanged) or "none")
+        + "."
+    )
+    return text
 
 
 def main(argv: list[str] | None = None) -> None:
