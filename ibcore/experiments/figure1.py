@@ -31,11 +31,14 @@ from __future__ import annotations
 
 from ibcore.experiments.figure1_configs import (  # noqa: F401
     ALL_ESTIMATORS,
+    EARLY_STOPPING_DEFAULTS,
     ESTIMATOR_LABELS,
     ESTIMATORS,
     KIND,
     MNIST_PIXELS,
     PANELS,
+    PENALTY_HIDDEN,
+    TRAINING_CRITICS,
     VERSION,
     figure1_configs,
 )

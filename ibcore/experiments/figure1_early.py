@@ -241,8 +241,7 @@ def profile_choice_markdown(
     text += (
         ". Measured: early stopping changed the estimate beyond the seed spread for "
         + (", ".join(changed) or "none")
-        + "; not for "
-        + (", ".join(unchanged) or "none")
+        + (f"; not for {', '.join(unchanged)}" if unchanged else "")
         + "."
     )
     return text
