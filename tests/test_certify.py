@@ -319,8 +319,8 @@ def test_training_critic_adds_panel_b_configs_only():
     plain = figure1.figure1_configs(**base)
     more = figure1.figure1_configs(**base, training_critic=True)
     added = [c for c in more if c not in plain]
-    assert len(more) == len(plain) + 2 and all(c in more for c in plain)
-    assert {(c["panel"], c["estimator"]) for c in added} == {("b", "tied")}
+    assert len(more) == len(plain) + 4 and all(c in more for c in plain)
+    assert {(c["panel"], c["estimator"]) for c in added} == {("b", "tied"), ("b", "aamine_penalty")}
     with pytest.raises(ValueError, match="training_critic"):
         figure1.figure1_configs(**base, training_critic="yes")
 
@@ -335,7 +335,7 @@ def test_paper_profile_configs_are_the_stored_records():
         if k not in ("profile", "results_dir")
     }
     configs = figure1.figure1_configs(**params)
-    assert len(configs) == 120
+    assert len(configs) == 180  # 120 of the paper's estimators, 60 of training's critics in panel b
     missing = [
         c
         for c in configs

@@ -14,8 +14,15 @@ from torch import nn
 
 from ibcore import AAMINE, MINE, linear_gaussian_mi
 from ibcore.core.dv import dv_bound
-from ibcore.core.estimators import EstimationError, LabelMINE, check_finite, marginal_permutation
+from ibcore.core.estimators import (
+    EstimationError,
+    LabelMINE,
+    PenaltyAAMINE,
+    check_finite,
+    marginal_permutation,
+)
 from ibcore.core.models import mlp
+from ibcore.core.penalties import AAMinePenalty
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -223,3 +230,50 @@ def test_nan_estimate_raises_estimation_error():
     with pytest.raises(EstimationError, match="held-out estimate is NaN"):
         check_finite(float("nan"), "MINE held-out estimate", "Lower lr.")
     assert check_finite(1.5, "x", "") == 1.5
+
+
+# -- the forms of AA-MINE that IB training uses --------------------------------------------
+
+
+def test_penalty_aamine_trains_the_penalty_critic_with_its_own_optimizer():
+    """PenaltyAAMINE is the critic and optimizer of AAMinePenalty (the paper's "aamine" penalty),
+    not a look-alike: its copy of the layer trains (the layer itself stays as it was)."""
+    net, x, features, _ = linear_layer(8, 2, n=2000)
+    block = net.prefix(1)
+    before = [p.detach().clone() for p in block.parameters()]
+    est = PenaltyAAMINE(block, steps=30, batch_size=64, noise_std=0.3, hidden=(32,), device="cpu", seed=0)
+    est.estimate(x, features)
+    assert isinstance(est.penalty, AAMinePenalty) and est.critic is est.penalty.critic
+    reference = AAMinePenalty(block, 2, (32,), 1e-3)
+    assert [g["lr"] for g in est.penalty.opt.param_groups] == [g["lr"] for g in reference.opt.param_groups]
+    assert est.penalty.opt.state  # the penalty's own optimizer took the steps
+    moved = [not torch.equal(p, q) for p, q in zip(est.critic.copy.parameters(), before, strict=True)]
+    assert any(moved)  # the critic's copy trains (at the full learning rate)
+    assert all(torch.equal(p, q) for p, q in zip(block.parameters(), before, strict=True))
+
+
+@pytest.mark.parametrize("sigma2", [0.03, 0.3])
+def test_penalty_aamine_on_a_linear_gaussian_layer_is_within_10_percent_of_eq5(sigma2):
+    net, x, features, weight = linear_layer(8, 2, n=10_000)
+    true_mi = linear_gaussian_mi(weight, torch.eye(8), sigma2)
+    est = PenaltyAAMINE(
+        net.prefix(1),
+        steps=600,
+        batch_size=256,
+        noise_std=math.sqrt(sigma2),
+        hidden=(256,),
+        device="cpu",
+        seed=0,
+    )
+    assert est.estimate(x, features).value == pytest.approx(true_mi, rel=0.10)
+
+
+def test_early_stopping_stops_before_the_budget_on_an_easy_task():
+    net, x, features, weight = linear_layer(8, 2, n=10_000)
+    true_mi = linear_gaussian_mi(weight, torch.eye(8), 0.3)
+    kwargs = dict(steps=3000, batch_size=256, noise_std=math.sqrt(0.3), device="cpu", seed=0)
+    est = AAMINE(net.prefix(1), patience=2, eval_every=50, min_steps=100, **kwargs).estimate(x, features)
+    assert est.stop_step < 3000 and 0 < est.best_step <= est.stop_step
+    assert est.holdout_size == 1000  # half of the 2000 held out; the other half validates
+    assert len(est.valid_steps) == len(est.valid_curve) == est.stop_step // 50
+    assert est.value == pytest.approx(true_mi, rel=0.10)

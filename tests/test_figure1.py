@@ -8,9 +8,11 @@ import math
 import pytest
 import torch
 
+from ibcore.core.analytic import linear_gaussian_mi
+from ibcore.core.config import TrainConfig
 from ibcore.core.data import DataError, find_file
-from ibcore.core.results import load_records
-from ibcore.experiments import figure1
+from ibcore.core.results import config_id, load_records
+from ibcore.experiments import figure1, figure1_early, figure1_run
 
 TINY = dict(
     sigma2_grid=[0.0, 0.1],
@@ -52,7 +54,7 @@ def count_estimates(monkeypatch) -> list[dict]:
         calls.append(config)
         return real(config, network, device)
 
-    monkeypatch.setattr(figure1, "make_estimator", counting)
+    monkeypatch.setattr(figure1_run, "make_estimator", counting)
     return calls
 
 
@@ -88,7 +90,7 @@ def test_tiny_run_writes_one_record_per_config_and_is_not_rerun(tmp_path, monkey
     def no_data(*args, **kwargs):
         raise AssertionError("data loaded although every record exists")
 
-    monkeypatch.setattr(figure1, "load_dataset", no_data)
+    monkeypatch.setattr(figure1_run, "load_dataset", no_data)
     again = figure1.run_figure1(tmp_path, device="cpu", **TINY)
     assert len(calls) == 8
     assert [r["timings"] for r in again] == [r["timings"] for r in records]
@@ -116,7 +118,7 @@ def test_panel_b_table_and_summary(tmp_path):
     assert (zero["true_mi"] == math.inf).all() and zero["rel_err"].isna().all()
     positive = table[table["sigma2"] > 0]
     expected = [
-        figure1.linear_gaussian_mi(figure1.gaussian_weight(records[0]["config"]), torch.eye(8), s2)
+        linear_gaussian_mi(figure1.gaussian_weight(records[0]["config"]), torch.eye(8), s2)
         for s2 in positive["sigma2"]
     ]
     assert positive["true_mi"].tolist() == pytest.approx(expected)
@@ -187,6 +189,12 @@ def test_summary_of_a_made_up_panel_a():
         ({"panels": ["c"]}, "unknown panel 'c'"),
         ({"estimators": ["knn"]}, "unknown estimator 'knn'"),
         ({"copy_lr_factor": -1}, "copy_lr_factor must be"),
+        ({"training_critic": "yes"}, "training_critic must be true or false"),
+        ({"early_stopping": {"knn": {"patience": 2}}}, "unknown estimator 'knn'"),
+        ({"early_stopping": {"mine": {}}}, "patience must be a positive integer"),
+        ({"early_stopping": {"mine": {"patience": 2, "wait": 3}}}, "keys among"),
+        ({"early_stopping": {"mine": {"patience": 2, "min_delta": -1}}}, "min_delta must be"),
+        ({"early_stopping": [3]}, "early_stopping must map estimators"),
     ],
 )
 def test_bad_parameters_raise_before_any_work(tmp_path, monkeypatch, change, match):
@@ -231,7 +239,7 @@ def test_gaussian_upper_bound_is_eq5_for_a_linear_layer():
     w = torch.randn(2, 5, generator=gen)
     x = torch.randn(50_000, 5, generator=gen)
     bound = figure1.gaussian_upper_bound(x @ w.T, 0.1)
-    assert bound == pytest.approx(figure1.linear_gaussian_mi(w, torch.eye(5), 0.1), rel=0.02)
+    assert bound == pytest.approx(linear_gaussian_mi(w, torch.eye(5), 0.1), rel=0.02)
     assert figure1.gaussian_upper_bound(x @ w.T, 0.0) == math.inf
 
 
@@ -242,3 +250,100 @@ def test_relative_results_dir_is_taken_from_the_project_root(tmp_path):
         figure1.resolve_results_dir("results/tiny", start=tmp_path / "nbs") == tmp_path / "results" / "tiny"
     )
     assert figure1.resolve_results_dir(tmp_path / "abs") == tmp_path / "abs"
+
+
+def test_training_critics_join_panel_b_only_and_early_stopping_leaves_other_configs_alone():
+    plain = figure1.figure1_configs(**TINY)
+    both = figure1.figure1_configs(**TINY, training_critic=True)
+    assert both[: len(plain)] == plain  # the paper's configs keep their hashes
+    extra = both[len(plain) :]
+    assert {(c["panel"], c["estimator"]) for c in extra} == {("b", "tied"), ("b", "aamine_penalty")}
+    penalty = next(c for c in extra if c["estimator"] == "aamine_penalty")
+    assert penalty["hidden"] == list(TrainConfig().critic_hidden)  # training's critic size
+    stopped = figure1.figure1_configs(**TINY, early_stopping={"mine": {"patience": 2}})
+    assert [c for c in stopped if c["estimator"] != "mine"] == [c for c in plain if c["estimator"] != "mine"]
+    mine = [c for c in stopped if c["estimator"] == "mine"]
+    assert mine and all(
+        c["early_stopping"] == {"patience": 2, "eval_every": 100, "min_steps": 200, "min_delta": 0.005}
+        for c in mine
+    )
+    assert {config_id(c) for c in mine}.isdisjoint(config_id(c) for c in plain)
+
+
+def test_early_stopped_panel_b_records_their_stop_and_reference_split(tmp_path):
+    setting = {"patience": 1, "eval_every": 5, "min_steps": 5}
+    params = {**TINY, "steps": 400, "panels": ["b"], "sigma2_grid": [0.5], "training_critic": True}
+    records = figure1.run_figure1(
+        tmp_path, device="cpu", **params, early_stopping={e: setting for e in figure1.ALL_ESTIMATORS}
+    )
+    assert len(records) == 4
+    for r in records:
+        m = r["metrics"]
+        assert 5 <= m["best_step"] <= m["stop_step"] < 400  # stopped before the budget
+        assert m["holdout_size"] == 7  # the second half of round(0.2 * 64) = 13 held-out samples
+        assert r["curves"]["valid_steps"][-1] == m["stop_step"]
+    a = {
+        "dataset": "mnist",
+        "widths": [784, 8],
+        "n_samples": 64,
+        "seed": 0,
+        "holdout_fraction": 0.2,
+        "sigma2": 1,
+    }
+    assert figure1.reference_key(a) != figure1.reference_key({**a, "early_stopping": setting})
+    held = figure1.heldout_indices(64, 0.2, 0, early_stopping=True)
+    assert len(held) == 7 and set(held.tolist()) < set(figure1.heldout_indices(64, 0.2, 0).tolist())
+
+
+def fake_record(est, s2, seed, mi, *, stop=None, steps=100, seconds=1.0):
+    config = {"panel": "b", "estimator": est, "sigma2": s2, "seed": seed, "steps": steps}
+    metrics = {"mi": mi, "true_mi": 1.0}
+    if stop is not None:
+        config["early_stopping"] = {"patience": 2}
+        metrics["stop_step"] = stop
+    return {"config": config, "metrics": metrics, "timings": {"estimate_s": seconds}}
+
+
+def test_early_stopping_comparison_flags_a_change_beyond_the_seed_spread():
+    full = [
+        fake_record(e, s2, k, v)
+        for e in ("mine", "aamine")
+        for s2 in (0.0, 0.1)
+        for k, v in ((0, 1.0), (1, 1.2))
+    ]
+    early = [
+        fake_record("mine", s2, k, v, stop=40, seconds=0.5)
+        for s2 in (0.0, 0.1)
+        for k, v in ((0, 1.1), (1, 1.25))
+    ]
+    early += [fake_record("aamine", 0.0, k, 9.0, stop=50) for k in (0, 1)]  # sigma^2 = 0: never judged
+    early += [fake_record("aamine", 0.1, k, v, stop=100) for k, v in ((0, 0.5), (1, 0.6))]
+    rows = figure1_early.comparison_rows(full, early)
+    assert len(rows) == 4 and all(r["seeds"] == 2 for r in rows)
+    mine = next(r for r in rows if r["estimator"] == "mine" and r["sigma2"] == 0.1)
+    assert mine["diff"] == pytest.approx(0.075) and mine["within"]
+    v = figure1_early.verdicts(rows)
+    assert v["b/mine"]["unchanged"] and v["b/mine"]["steps_saved"] == pytest.approx(0.6)
+    assert v["b/mine"]["time_saved"] == pytest.approx(0.5)
+    assert not v["b/aamine"]["unchanged"] and v["b/aamine"]["changed_at"] == [0.1]
+    assert v["b/aamine"]["steps_saved"] == 0
+    data = {"settings": {"patience": 2}, "params": {"steps": 100}, "records": {"with": 8, "without": 8}}
+    text = figure1_early.early_stopping_markdown({**data, "rule": figure1_early.RULE, "verdicts": v})
+    assert "changed beyond seed spread at σ² = 0.1" in text and "steps saved 60 %" in text
+
+
+def test_stored_comparisons_are_listed_by_label_and_state_the_profile_choice(tmp_path):
+    rows = figure1_early.comparison_rows(
+        [fake_record("mine", 0.1, k, 1.0 + k) for k in (0, 1)],
+        [fake_record("mine", 0.1, k, 3.0 + k, stop=30) for k in (0, 1)],
+    )
+    data = {"version": figure1_early.EARLY_VERSION, "label": "x", "verdicts": figure1_early.verdicts(rows)}
+    out = tmp_path / figure1_early.EARLY_FILE
+    figure1_early.store_comparison(out, data)
+    figure1_early.store_comparison(out, {**data, "label": "y"})
+    figure1_early.store_comparison(out, data)  # same label: replaced, not repeated
+    stored = figure1_early.load_early_stopping(tmp_path)
+    assert [d["label"] for d in stored] == ["y", "x"]
+    text = figure1_early.profile_choice_markdown(None, 300, stored)
+    assert "full budget of 300 steps" in text and "beyond the seed spread for MINE (panel b)" in text
+    assert "not measured" in figure1_early.profile_choice_markdown({"mine": {}}, 300, [])

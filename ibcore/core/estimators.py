@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,9 +24,11 @@ from ibcore.core.critics import (
     ArchitectureAwareCritic,
     ConcatCritic,
     LabelCritic,
+    TiedMixtureCritic,
     critic_param_groups,
 )
 from ibcore.core.dv import MovingAverageDV, dv_bound
+from ibcore.core.penalties import AAMinePenalty
 from ibcore.core.runtime import resolve_device
 
 
@@ -146,6 +149,10 @@ class NeuralEstimator:
     def make_critic(self, u: torch.Tensor, v: torch.Tensor) -> nn.Module:
         raise NotImplementedError
 
+    def make_optimizer(self, critic: nn.Module) -> torch.optim.Optimizer:
+        """Adam over the critic's parameter groups (:func:`critic_param_groups`)."""
+        return torch.optim.Adam(critic_param_groups(critic, self.lr, self.copy_lr_factor), lr=self.lr)
+
     def noisy(self, v: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """v + eps, eps ~ N(0, noise_std^2 I), drawn fresh."""
         if self.noise_std == 0:
@@ -193,7 +200,7 @@ class NeuralEstimator:
             v_steps, v_curve, best, best_step, best_state, bad = [], [], -math.inf, 0, None, 0
         critic = self.make_critic(u, v).to(self.device)
         self.critic = critic
-        opt = torch.optim.Adam(critic_param_groups(critic, self.lr, self.copy_lr_factor), lr=self.lr)
+        opt = self.make_optimizer(critic)
         ma = MovingAverageDV(self.ma_rate)
         steps, curve = [], []
         window = torch.zeros((), device=self.device)
@@ -321,3 +328,58 @@ class AAMINE(NeuralEstimator):
         if self.copy_lr_factor == 0:  # frozen copy: skip its backward pass
             critic.copy.requires_grad_(False)
         return critic
+
+
+class TiedInputCritic(TiedMixtureCritic):
+    """The tied mixture critic of IB training on (x, z) pairs: h = F(x) with F the measured
+    layers themselves (tied, frozen here since the net does not change), T(x_k, z) =
+    -a ||h_k - z||^2 - log mean_j exp(-a ||h_j - z||^2) over the batch, one learnt scale a."""
+
+    def __init__(self, network: torch.nn.Module, feature_dim: int) -> None:
+        super().__init__(feature_dim)
+        self._network = [network]  # not a submodule: no parameters besides the scale
+
+    def scores(
+        self, u: torch.Tensor, v: torch.Tensor, perm: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            h = self._network[0](u).flatten(1)
+        return self.scores_from_features(h, v, perm)
+
+
+class TiedAAMINE(NeuralEstimator):
+    """AA-MINE as IB training measures I(X; L_i + eps): the :class:`TiedInputCritic`, trained on
+    batches with the moving-average DV gradient, its DV value evaluated on the held-out samples
+    (where the mixture runs over all of them, as it runs over the batch in training)."""
+
+    def __init__(self, network: torch.nn.Module, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.network = network
+
+    def make_critic(self, u: torch.Tensor, v: torch.Tensor) -> torch.nn.Module:
+        return TiedInputCritic(self.network, v[0].numel())
+
+
+class PenaltyAAMINE(NeuralEstimator):
+    """AA-MINE with the critic of the paper's training penalty "aamine" (Sec. 3-4, Eq. 6):
+    the statistics network and optimizer of :class:`ibcore.core.penalties.AAMinePenalty`, built
+    as training builds them when layer i starts (its own copy of ``block`` initialised from it,
+    trained at the full learning rate; ``hidden``/``lr`` as training's ``critic_hidden``/``critic_lr``),
+    trained here with the layer fixed; its DV bound evaluated on the held-out samples.
+    ``estimate(x, features)`` takes the block's inputs x and its clean output."""
+
+    def __init__(self, block: nn.Module, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(block, nn.Module):
+            raise TypeError("PenaltyAAMINE needs the measured block as an nn.Module")
+        self.block = block
+        self.penalty: AAMinePenalty | None = None
+
+    def make_critic(self, u: torch.Tensor, v: torch.Tensor) -> nn.Module:
+        self.penalty = AAMinePenalty(self.block.to(self.device), v[0].numel(), self.hidden, self.lr)
+        return self.penalty.critic
+
+    def make_optimizer(self, critic: nn.Module) -> torch.optim.Optimizer:
+        """The penalty's own optimizer (its learning-rate groups, as in training)."""
+        assert self.penalty is not None and critic is self.penalty.critic
+        return self.penalty.opt
