@@ -3,11 +3,17 @@ each estimate, bias in % of the truth, and tables per task and per estimator."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
-from ibcore.core.bounds import mi_status
+from ibcore.core.bounds import ABOVE_LOG_N, ABOVE_UPPER, BELOW_LOWER, CERTIFIED, mi_status
+
+#: (fixed step budget, early stopping) pairs of the battery's project estimators (issue 15, item 2).
+EARLY_STOPPING_PAIRS = (("MINE", "MINE es"), ("AA-MINE", "AA-MINE es"))
 
 
 def bias_pct(value: float, low: float, high: float) -> float:
@@ -83,6 +89,7 @@ def battery_summary(records: Iterable[dict]):
         cpu_seconds=("cpu_time", "mean"),
         stop_step=("stop_step", "mean"),
         seeds=("seed", "count"),
+        certified=("status", lambda st: int((st == CERTIFIED).sum())),
     )
     return out
 
@@ -93,6 +100,8 @@ def estimator_summary(records: Iterable[dict]):
     if frame.empty:
         return frame
     per_task = frame.groupby(["estimator", "task"]).agg(bias=("bias_pct", "mean"), t=("wall_time", "mean"))
+    invalid = frame["status"].isin([BELOW_LOWER, ABOVE_UPPER]).groupby(frame["estimator"]).sum()
+    above_log_n = (frame["status"] == ABOVE_LOG_N).groupby(frame["estimator"]).sum()
     rows = []
     for est, sub in per_task.groupby(level=0):
         worst = sub["bias"].abs().idxmax()[1]
@@ -105,8 +114,74 @@ def estimator_summary(records: Iterable[dict]):
                 "worst_task": worst,
                 "worst_bias_pct": float(sub.loc[(est, worst), "bias"]),
                 "seconds": sub["t"].mean(),
+                "estimates": int((frame["estimator"] == est).sum()),
+                "invalid": int(invalid.get(est, 0)),
+                "above_log_n": int(above_log_n.get(est, 0)),
             }
         )
     import pandas as pd
 
     return pd.DataFrame(rows).set_index("estimator")
+
+
+def early_stopping_table(records: Iterable[dict]):
+    """Fixed step budget against early stopping (:data:`EARLY_STOPPING_PAIRS`), per task.
+
+    Columns: the mean over seeds of each value (``fixed``, ``early``), their difference
+    ``change``, the seed ``range`` (max - min over seeds, the larger of the two estimators'),
+    ``within_spread`` (|change| <= range), the mean steps trained (``steps_fixed``,
+    ``steps_early``), mean CPU seconds of the early-stopped runs and mean wall seconds of both
+    (wall time depends on the load of the machine each record was computed on).
+    """
+    import pandas as pd
+
+    frame = battery_frame(records)
+    rows = []
+    for fixed, early in EARLY_STOPPING_PAIRS:
+        for task, sub in frame[frame["estimator"].isin([fixed, early])].groupby("task", sort=False):
+            a, b = sub[sub["estimator"] == fixed], sub[sub["estimator"] == early]
+            if a.empty or b.empty:
+                continue
+            spread = max(
+                float(a["value"].max() - a["value"].min()), float(b["value"].max() - b["value"].min())
+            )
+            change = float(b["value"].mean() - a["value"].mean())
+            rows.append(
+                {
+                    "estimator": fixed,
+                    "task": task,
+                    "truth": float(a["truth"].mean()),
+                    "fixed": float(a["value"].mean()),
+                    "early": float(b["value"].mean()),
+                    "change": change,
+                    "range": spread,
+                    "within_spread": abs(change) <= spread,
+                    "steps_fixed": float(a["stop_step"].mean()),
+                    "steps_early": float(b["stop_step"].mean()),
+                    "cpu_s_early": float(b["cpu_time"].mean()),
+                    "wall_s_fixed": float(a["wall_time"].mean()),
+                    "wall_s_early": float(b["wall_time"].mean()),
+                    "seeds": int(min(len(a), len(b))),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def target_table(path: str | os.PathLike):
+    """The record of ``benchmarks/estimate_mi_target.py`` as (record, DataFrame with one row per
+    task: estimate_mi's value, bias % and wall / CPU seconds, the peer's beside it); (None, None)
+    when the file does not exist."""
+    import pandas as pd
+
+    p = Path(path)
+    if not p.is_file():
+        return None, None
+    record = json.loads(p.read_text())
+    rows = pd.DataFrame(record["rows"])
+    if rows.empty:
+        return record, rows
+    wide = rows.pivot_table(
+        index=["task"], columns="method", values=["value", "bias_pct", "wall_s", "cpu_s"], sort=False
+    )
+    wide.insert(0, "truth", rows.groupby("task", sort=False)["truth"].first())
+    return record, wide
