@@ -150,3 +150,25 @@ def test_paper_profile_reads_the_stored_default_battery():
     missing = [c for c in truth.battery_configs(params) if config_id(c) not in stored]
     assert not missing, f"{len(missing)} configs not stored, e.g. {missing[0]}"
     assert config_id(truth.battery_configs(params)[0]) in stored
+
+
+def test_time_target_benchmark_record(tmp_path):
+    # benchmarks/estimate_mi_target.py at a small size: the JSON record the truth page reads
+    import importlib.util
+
+    from ibcore.experiments.truth_summary import target_table
+
+    path = project_path("benchmarks/estimate_mi_target.py")
+    spec = importlib.util.spec_from_file_location("estimate_mi_target", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "target.json"
+    record = bench.main(["--out", str(out), "--n", "3000", "--mi", "1", "--dims", "1", "--no-peer"])
+    assert [r["map"] for r in record["rows"]] == [None, "cube"]
+    for r in record["rows"]:
+        assert abs(r["bias_pct"]) < 10 and r["cpu_s"] > 0 and r["stop_step"] > 0
+    assert len(record["load_average_at_start"]) == 3 and record["verdict"]["rows"] == 2
+    assert record["verdict"]["within_bias"] == 2
+    _, table = target_table(out)
+    assert list(table.index) == ["gauss d=1 I=1", "gauss d=1 I=1 cube"]
+    assert target_table(tmp_path / "absent.json") == (None, None)

@@ -187,5 +187,5 @@ def target_table(path: str | os.PathLike):
     wide = rows.pivot_table(
         index=["task"], columns="method", values=["value", "bias_pct", "wall_s", "cpu_s"], sort=False
     )
-    wide.insert(0, "truth", rows.groupby("task", sort=False)["truth"].first())
+    wide.insert(0, ("truth", ""), rows.groupby("task", sort=False)["truth"].first())
     return record, wide
