@@ -61,7 +61,7 @@ from IPython.display import Markdown, display
 from matplotlib.colors import LogNorm
 from myst_nb import glue
 
-from ibcore.core.bounds import ABOVE_LOG_N, ABOVE_UPPER, CERTIFIED
+from ibcore.core.bounds import ABOVE_LOG_N, ABOVE_UPPER, BELOW_LOWER, CERTIFIED
 from ibcore.core.data import DataError
 from ibcore.core.results import load_records, project_path
 from ibcore.experiments import infoplane, sweep, table1
@@ -188,8 +188,8 @@ if len(frame):
             f"Here $N$, the number of samples each value was computed on, is: {per_cell}. Of the {total} "
             f"values of $I(X;L_i+\\varepsilon)$, **{counts[CERTIFIED]} are certified**, "
             f"{counts[ABOVE_LOG_N]} ({100 * counts[ABOVE_LOG_N] / total:.0f} %) lie above $\\log N$ "
-            f"(largest {frame['I_x'].max():.1f} nats) and {counts[ABOVE_UPPER]} above an exact upper "
-            f"bound. {bounds_text}\n\n"
+            f"(largest {frame['I_x'].max():.1f} nats), {counts[ABOVE_UPPER]} above an exact upper "
+            f"bound and {counts[BELOW_LOWER]} below 0 (lowest {frame['I_x'].min():.2g}). {bounds_text}\n\n"
             f"$I(Y;L_i)$ (H(Y) = "
             + ", ".join(f"{d}: {v:.3f}" for d, v in h_y.items())
             + f" nats): {counts['I_y in range']} values in range, {counts['I_y below 0']} below 0 "
@@ -396,6 +396,8 @@ def final_points(mean):
     def x_status(r):
         if r["x_certified"]:
             return CERTIFIED
+        if r["I_x"] < 0:
+            return BELOW_LOWER
         return ABOVE_UPPER if r["I_x"] > r["I_x_upper"] else ABOVE_LOG_N
 
     def y_flag(r):

@@ -12,7 +12,9 @@ import torch
 from ibcore.core.bounds import (
     ABOVE_LOG_N,
     ABOVE_UPPER,
+    BELOW_LOWER,
     CERTIFIED,
+    STATUSES,
     bhattacharyya_lower_bound,
     kl_upper_bound,
     label_mi_in_range,
@@ -76,6 +78,20 @@ def test_status():
     assert mi_status(8.0, 1000, upper=7.0) == ABOVE_UPPER
     with pytest.raises(ValueError):
         mi_status(float("nan"), 10)
+
+
+def test_status_below_a_known_lower_bound():
+    # AA-MINE's -9.1 nats on the MNIST-layer task and I(Y;L) = -46.9 were "certified" before
+    assert mi_status(-9.1, 1000) == BELOW_LOWER
+    assert mi_status(-46.9, 2048, upper=math.log(10)) == BELOW_LOWER
+    assert mi_status(-1e-6, 1000) == BELOW_LOWER  # I >= 0 for every distribution
+    assert mi_status(0.0, 1000) == CERTIFIED
+    # a known lower bound (Bhattacharyya, Fano) above 0: a value under it is invalid
+    assert mi_status(3.8, 1000, upper=6.9, lower=5.2) == BELOW_LOWER
+    assert mi_status(5.5, 1000, upper=6.9, lower=5.2) == CERTIFIED
+    assert mi_status(-0.5, 1000, lower=None) == BELOW_LOWER  # None: only I >= 0
+    assert mi_status(-0.5, 1000, lower=-3.0) == BELOW_LOWER  # a looser bound does not excuse < 0
+    assert STATUSES[-1] == BELOW_LOWER and len(set(STATUSES)) == 4
 
 
 def test_label_range():

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from ibcore.core.bounds import ABOVE_LOG_N, ABOVE_UPPER, CERTIFIED, mi_status
+from ibcore.core.bounds import CERTIFIED, STATUSES, mi_status
 from ibcore.core.training import EVAL_SAMPLES
 
 COLUMNS = [
@@ -215,7 +215,7 @@ def trajectories(records: Iterable[dict[str, Any]], label_entropies: dict[str, f
 
 def status_counts(frame) -> dict[str, int]:
     """Number of points of each I(X; L + eps) status and of each I(Y; L) flag."""
-    out = {s: int((frame["x_status"] == s).sum()) for s in (CERTIFIED, ABOVE_LOG_N, ABOVE_UPPER)}
+    out = {s: int((frame["x_status"] == s).sum()) for s in STATUSES}
     for s in (Y_OK, Y_BELOW_ZERO, Y_ABOVE_HY, Y_BELOW_FANO):
         out[f"I_y {s}"] = int((frame["y_status"] == s).sum())
     return out

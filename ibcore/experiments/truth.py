@@ -1,59 +1,82 @@
 """The estimators against known truth (issue 10, item 5; issue 15, item 4).
 
-A battery of tasks whose mutual information is known exactly (or bracketed by exact bounds):
+The tasks (:mod:`ibcore.experiments.truth_tasks`): correlated Gaussians, the linear-Gaussian
+layer of Eq. 5, the same samples through x -> x^3, an MNIST layer with X uniform over N images
+(exact Bhattacharyya / pairwise-KL bracket) and a Gaussian class mixture for I(Y; L) with a
+10-class label (Monte Carlo truth with its standard error).
 
-- ``gauss``: correlated Gaussians, x ~ N(0, I_d), y = rho x + sqrt(1 - rho^2) n, so
-  I(X; Y) = -d/2 log(1 - rho^2), from 0.1 to 10 nats in several dimensions d;
-- ``linear``: the linear-Gaussian layer of Eq. 5, X ~ N(0, I), L = W X, Y = L + eps with
-  eps ~ N(0, sigma^2 I); I(X; Y) in closed form (:func:`ibcore.core.analytic.linear_gaussian_mi`);
-- the same samples pushed through an invertible per-coordinate map of each side (``map``:
-  "cube", x -> x^3, heavy tails): the MI does not change, the marginals do;
-- ``mnist``: X uniform over N MNIST images, Y = L_1(X) + eps for the first layer of a briefly
-  trained MLP; I(X; Y) lies between the exact Bhattacharyya and pairwise-KL bounds
-  (:mod:`ibcore.core.bounds`), and below log N.
+Every estimator the project trains or reports runs on the same samples:
 
-Every estimator the project reports runs on the same samples: the project's MINE and AA-MINE
-(:mod:`ibcore.core.estimators`, fixed step budget), :func:`ibcore.estimate_mi` with each method, and
-the peers: torch-mist's SMILE when it imports beside our torch (optional), scikit-learn's KSG
-``mutual_info_regression`` on 1-D tasks. One record per (task, estimator, seed) is stored under
-``<results_dir>/truth/`` (:func:`ibcore.core.results.write_record`); :func:`run_battery` skips the
-stored ones and :func:`battery_summary` gives bias in %, spread over seeds and time.
+- :func:`ibcore.estimate_mi` with each method ("smile", "mine", "infonce", "ksg");
+- the project's classes (:mod:`ibcore.core.estimators`, fixed step budget): ``MINE``,
+  ``AA-MINE`` (copy trained at 0.1 lr), ``AA-MINE frozen``, and the forms training uses:
+  ``AA-MINE tied`` (the tied mixture critic :class:`ibcore.core.critics.TiedMixtureCritic`,
+  what every training record stores as I_x; :class:`ibcore.experiments.figure1.TiedAAMINE`),
+  ``AA-MINE penalty`` (the critic of the paper's "aamine" penalty,
+  :func:`ibcore.core.penalties.make_penalty`, copy at full lr) and ``label MINE``
+  (:class:`ibcore.core.estimators.LabelMINE`, what training stores as I_y);
+- ``MINE es`` / ``AA-MINE es``: MINE and AA-MINE with early stopping on a validation half of
+  the held-out samples (``patience``, ``eval_every``, ``min_steps``; issue 15, item 2);
+- the peers: torch-mist's SMILE when it imports beside our torch (optional), scikit-learn's
+  KSG ``mutual_info_regression`` on 1-D tasks and ``mutual_info_classif`` on the 1-D label task.
+
+One record per (task, estimator, seed) is stored under ``<results_dir>/truth/``
+(:func:`ibcore.core.results.write_record`); :func:`run_battery` skips the stored ones and
+:func:`battery_summary` gives bias in %, spread over seeds and time. The status of every
+estimate (:func:`estimate_status`) is derived from its value when records are read.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import os
 import time
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ibcore.core.analytic import linear_gaussian_mi
-from ibcore.core.bounds import mi_status, mixture_mi_bounds
-from ibcore.core.estimators import AAMINE, MINE
+from ibcore.core.estimators import AAMINE, MINE, LabelMINE, NeuralEstimator
 from ibcore.core.mi import estimate_mi
+from ibcore.core.penalties import make_penalty
 from ibcore.core.results import environment, load_records, run_all
 from ibcore.core.runtime import resolve_device
+from ibcore.experiments.truth_summary import (  # noqa: F401 - re-exported
+    battery_frame,
+    battery_summary,
+    bias_pct,
+    estimate_status,
+    estimator_summary,
+)
+from ibcore.experiments.truth_tasks import (  # noqa: F401 - re-exported: the battery's tasks
+    apply_map,
+    label_mixture_mi,
+    linear_weight,
+    make_samples,
+    mnist_layer,
+    task_dims,
+    task_list,
+)
 
 KIND = "truth"
 VERSION = 1  # part of every config: bump when a task or an estimator changes meaning
 
+#: The project's estimator classes run with a fixed step budget (or early stopping: "es").
+PROJECT = ("MINE", "AA-MINE", "AA-MINE frozen", "AA-MINE tied", "AA-MINE penalty", "MINE es", "AA-MINE es")
 ESTIMATORS = (
     "smile",  # ibcore.estimate_mi methods
     "mine",
     "infonce",
     "ksg",
-    "MINE",  # the project's estimator classes, full step budget
-    "AA-MINE",
-    "AA-MINE frozen",
+    *PROJECT,
+    "label MINE",
     "torch-mist smile",  # peers
     "sklearn KSG",
+    "sklearn classif",
 )
+#: Early stopping of "MINE es" / "AA-MINE es" (NeuralEstimator's patience, eval_every, min_steps).
+EARLY_STOPPING = {"patience": 3, "eval_every": 100, "min_steps": 300}
 
 #: Sizes: "tiny" for the tests (< 30 s on one CPU thread), "default" (minutes on a CPU),
 #: "paper" (the full battery, for a GPU or a long CPU run).
@@ -64,10 +87,22 @@ PROFILES: dict[str, dict[str, Any]] = {
         "gauss": [{"d": 1, "mi": 1.0}, {"d": 1, "mi": 1.0, "map": "cube"}, {"d": 3, "mi": 2.0}],
         "linear": {"d_in": 4, "d_out": 3, "sigma2": [0.1]},
         "mnist": {"n_images": 200, "widths": [784, 16, 10], "train_steps": 20, "noise_ratio": [1.0]},
-        "estimators": ["smile", "ksg", "MINE", "AA-MINE", "sklearn KSG"],
+        "label": [{"d": 1, "sep": 1.0}],
+        "estimators": [
+            "smile",
+            "ksg",
+            "MINE",
+            "AA-MINE",
+            "AA-MINE tied",
+            "AA-MINE penalty",
+            "label MINE",
+            "sklearn KSG",
+            "sklearn classif",
+        ],
         "neural": {"hidden": [64], "batch_size": 128, "max_steps": 300, "min_steps": 100, "eval_every": 50},
         "mine_steps": 300,
         "mine_batch": 128,
+        "early_stopping": {"patience": 2, "eval_every": 50, "min_steps": 100},
         "ksg_max_dim": 12,
     },
     "default": {
@@ -83,10 +118,25 @@ PROFILES: dict[str, dict[str, Any]] = {
         ],
         "linear": {"d_in": 10, "d_out": 5, "sigma2": [0.01, 1.0]},
         "mnist": {"n_images": 1000, "widths": [784, 64, 10], "train_steps": 200, "noise_ratio": [1.0]},
-        "estimators": ["smile", "ksg", "MINE", "AA-MINE", "torch-mist smile", "sklearn KSG"],
+        "label": [{"d": 1, "sep": 1.0}, {"d": 10, "sep": 4.0}],
+        "estimators": [
+            "smile",
+            "ksg",
+            "MINE",
+            "AA-MINE",
+            "AA-MINE tied",
+            "AA-MINE penalty",
+            "MINE es",
+            "AA-MINE es",
+            "label MINE",
+            "torch-mist smile",
+            "sklearn KSG",
+            "sklearn classif",
+        ],
         "neural": {"max_steps": 2000},
         "mine_steps": 1000,
         "mine_batch": 256,
+        "early_stopping": dict(EARLY_STOPPING),
         "ksg_max_dim": 15,
     },
     "paper": {
@@ -103,13 +153,18 @@ PROFILES: dict[str, dict[str, Any]] = {
             "train_steps": 500,
             "noise_ratio": [0.1, 0.3, 1.0, 3.0],
         },
+        "label": [{"d": 1, "sep": 1.0}, {"d": 1, "sep": 2.0}, {"d": 5, "sep": 3.0}, {"d": 10, "sep": 4.0}],
         "estimators": list(ESTIMATORS),
         "neural": {},
         "mine_steps": 2000,
         "mine_batch": 256,
+        "early_stopping": dict(EARLY_STOPPING),
         "ksg_max_dim": 20,
     },
 }
+#: Hidden layers of the critics training uses for I_y (LabelMINE) and the "aamine" penalty
+#: (``TrainConfig.critic_hidden``).
+TRAINING_CRITIC_HIDDEN = (256,)
 
 
 def battery_params(profile: str = "tiny", **overrides: Any) -> dict[str, Any]:
@@ -127,158 +182,16 @@ def battery_params(profile: str = "tiny", **overrides: Any) -> dict[str, Any]:
     return params
 
 
-# -- tasks -----------------------------------------------------------------------------------
-def apply_map(a: np.ndarray, name: str | None) -> np.ndarray:
-    """An invertible per-coordinate map: None (identity) or "cube" (x -> x^3, heavy tails)."""
-    if name is None:
-        return a
-    if name == "cube":
-        return a**3
-    raise ValueError(f"unknown map {name!r}; use None or 'cube'")
-
-
-def task_list(params: dict[str, Any]) -> list[dict[str, Any]]:
-    """The battery's task descriptions (JSON-serialisable; they enter the record configs)."""
-    tasks = []
-    for g in params.get("gauss", []):
-        name = f"gauss d={g['d']} I={g['mi']:g}" + (f" {g['map']}" if g.get("map") else "")
-        tasks.append({"task": name, "family": "gauss", "d": g["d"], "mi": g["mi"], "map": g.get("map")})
-    lin = params.get("linear")
-    if lin:
-        for s2 in lin["sigma2"]:
-            tasks.append(
-                {
-                    "task": f"linear s2={s2:g}",
-                    "family": "linear",
-                    "d_in": lin["d_in"],
-                    "d_out": lin["d_out"],
-                    "sigma2": s2,
-                    "map": None,
-                }
-            )
-        for s2 in lin.get("map_sigma2", []):
-            tasks.append(
-                {
-                    "task": f"linear s2={s2:g} cube",
-                    "family": "linear",
-                    "d_in": lin["d_in"],
-                    "d_out": lin["d_out"],
-                    "sigma2": s2,
-                    "map": "cube",
-                }
-            )
-    mn = params.get("mnist")
-    if mn:
-        for r in mn["noise_ratio"]:
-            tasks.append(
-                {
-                    "task": f"mnist L1 N={mn['n_images']} noise={r:g}",
-                    "family": "mnist",
-                    "n_images": mn["n_images"],
-                    "widths": list(mn["widths"]),
-                    "train_steps": mn["train_steps"],
-                    "noise_ratio": r,
-                    "map": None,
-                }
-            )
-    return tasks
-
-
-def linear_weight(d_out: int, d_in: int) -> torch.Tensor:
-    """The fixed weight of the linear-Gaussian task (seed 1234), rows of unit norm."""
-    w = torch.randn(d_out, d_in, generator=torch.Generator().manual_seed(1234), dtype=torch.float64)
-    return w / w.norm(dim=1, keepdim=True)
-
-
-_MNIST_CACHE: dict[tuple, tuple] = {}
-
-
-def mnist_layer(task: dict[str, Any], data_dir: str | None = None) -> tuple[torch.Tensor, nn.Module, float]:
-    """(images [N, 784], layer 1 of a briefly trained MLP, sigma^2) for an ``mnist`` task.
-
-    The MLP (``widths``) is trained for ``train_steps`` Adam steps (batch 64, seed 0) on the N
-    images; sigma^2 is ``noise_ratio`` times the mean per-coordinate variance of L_1.
-    """
-    from ibcore.core.data import load_dataset
-    from ibcore.core.models import mlp
-
-    key = (task["n_images"], tuple(task["widths"]), task["train_steps"], data_dir)
-    if key not in _MNIST_CACHE:
-        data = load_dataset("mnist", data_dir=data_dir, device="cpu")
-        x = data.x_train[: task["n_images"]].flatten(1).float()
-        y = data.y_train[: task["n_images"]]
-        torch.manual_seed(0)
-        net = mlp(task["widths"])
-        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-        gen = torch.Generator().manual_seed(0)
-        for _ in range(task["train_steps"]):
-            idx = torch.randint(x.shape[0], (64,), generator=gen)
-            loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        layer = net.prefix(1).eval().requires_grad_(False)
-        with torch.no_grad():
-            var = float(layer(x).var(0).mean())
-        _MNIST_CACHE[key] = (x, layer, var)
-    x, layer, var = _MNIST_CACHE[key]
-    return x, layer, task["noise_ratio"] * var
-
-
-def make_samples(task: dict[str, Any], n: int, seed: int, data_dir: str | None = None) -> dict[str, Any]:
-    """Samples of a task: ``x``, ``y`` (NumPy, float64), the truth (``truth``, ``truth_low``,
-    ``truth_high``) and, for layer tasks, ``clean`` (the noiseless layer output for x),
-    ``noise_std`` and ``network`` (what MINE and AA-MINE need)."""
-    rng = np.random.default_rng(seed)
-    out: dict[str, Any] = {}
-    if task["family"] == "gauss":
-        d, mi = task["d"], task["mi"]
-        rho = math.sqrt(-math.expm1(-2 * mi / d))
-        x = rng.standard_normal((n, d))
-        y = rho * x + math.sqrt(math.exp(-2 * mi / d)) * rng.standard_normal((n, d))
-        out.update(truth=mi, truth_low=mi, truth_high=mi)
-    elif task["family"] == "linear":
-        w = linear_weight(task["d_out"], task["d_in"])
-        x = rng.standard_normal((n, task["d_in"]))
-        clean = x @ w.numpy().T
-        std = math.sqrt(task["sigma2"])
-        y = clean + std * rng.standard_normal(clean.shape)
-        mi = linear_gaussian_mi(w, torch.eye(task["d_in"], dtype=torch.float64), task["sigma2"])
-        net = nn.Linear(task["d_in"], task["d_out"], bias=False)
-        with torch.no_grad():
-            net.weight.copy_(w.float())
-        out.update(truth=mi, truth_low=mi, truth_high=mi, clean=clean, noise_std=std, network=net)
-    elif task["family"] == "mnist":
-        images, layer, sigma2 = mnist_layer(task, data_dir)
-        with torch.no_grad():
-            feats = layer(images).double()
-        lo, hi = mixture_mi_bounds(feats, sigma2)
-        idx = rng.integers(0, images.shape[0], n)
-        x = images[idx].double().numpy()
-        clean = feats[idx].numpy()
-        std = math.sqrt(sigma2)
-        y = clean + std * rng.standard_normal(clean.shape)
-        out.update(
-            truth=0.5 * (lo + hi),
-            truth_low=lo,
-            truth_high=hi,
-            clean=clean,
-            noise_std=std,
-            network=layer,
-            sigma2=sigma2,
-        )
-    else:
-        raise ValueError(f"unknown task family {task['family']!r}")
-    out["mapped"] = task.get("map") is not None
-    out["x"] = apply_map(x, task.get("map"))
-    out["y"] = apply_map(y, task.get("map"))
-    return out
-
-
+# -- tasks and estimators -------------------------------------------------------------------
 def applicable(task: dict[str, Any], estimator: str, params: dict[str, Any]) -> bool:
-    """Whether ``estimator`` runs on ``task`` (AA-MINE needs a known network and no map; the
-    KSG peer is 1-D only; KSG needs few dimensions; torch-mist must import)."""
-    dims = _dims(task)
+    """Whether ``estimator`` runs on ``task``: label tasks take the label MINE and (1-D) the
+    scikit-learn classif peer only; AA-MINE needs a known network and no map; the KSG peer is
+    1-D only; KSG needs few dimensions; torch-mist must import."""
+    dims = task_dims(task)
+    if task["family"] == "label":
+        return estimator == "label MINE" or (estimator == "sklearn classif" and dims[0] == 1)
+    if estimator in ("label MINE", "sklearn classif"):
+        return False
     if estimator.startswith("AA-MINE"):
         return task["family"] in ("linear", "mnist") and task.get("map") is None
     if estimator == "sklearn KSG":
@@ -288,14 +201,6 @@ def applicable(task: dict[str, Any], estimator: str, params: dict[str, Any]) -> 
     if estimator == "torch-mist smile":
         return torch_mist_available()
     return True
-
-
-def _dims(task: dict[str, Any]) -> tuple[int, int]:
-    if task["family"] == "gauss":
-        return task["d"], task["d"]
-    if task["family"] == "linear":
-        return task["d_in"], task["d_out"]
-    return 784, task["widths"][1]
 
 
 def torch_mist_available() -> bool:
@@ -308,6 +213,45 @@ def torch_mist_available() -> bool:
 
 
 # -- estimators ------------------------------------------------------------------------------
+class PenaltyAAMINE(NeuralEstimator):
+    """The critic of the paper's "aamine" penalty (:func:`ibcore.core.penalties.make_penalty`:
+    an :class:`~ibcore.core.critics.ArchitectureAwareCritic` with its own copy of the layer,
+    ``critic_hidden`` = (256,), the copy trained at the full learning rate) as an estimator of
+    I(X; F(X) + eps): trained on batches with the moving-average DV gradient, its DV value
+    evaluated on the held-out samples. Here F is fixed, so the copy starts at the optimum."""
+
+    def __init__(self, network: nn.Module, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.network = network
+        self.copy_lr_factor = 1.0  # as AAMinePenalty's optimizer
+
+    def make_critic(self, u: torch.Tensor, v: torch.Tensor) -> nn.Module:
+        penalty = make_penalty("aamine", self.network, v[0].numel(), self.noise_std, self.hidden, self.lr)
+        return penalty.critic
+
+
+def project_estimator(
+    estimator: str, s: dict[str, Any], params: dict[str, Any], seed: int, device: torch.device
+) -> NeuralEstimator:
+    """The project's estimator object named ``estimator`` (one of :data:`PROJECT`) for samples ``s``."""
+    from ibcore.experiments.figure1 import TiedAAMINE
+
+    kw: dict[str, Any] = dict(
+        steps=params["mine_steps"], batch_size=params["mine_batch"], seed=seed, device=device
+    )
+    if "clean" in s and not s["mapped"]:
+        kw["noise_std"] = s["noise_std"]
+    if estimator.endswith(" es"):
+        kw.update(params["early_stopping"])
+    if estimator in ("MINE", "MINE es"):
+        return MINE(**kw)
+    if estimator == "AA-MINE tied":
+        return TiedAAMINE(s["network"], **kw)
+    if estimator == "AA-MINE penalty":
+        return PenaltyAAMINE(s["network"], hidden=TRAINING_CRITIC_HIDDEN, **kw)
+    return AAMINE(s["network"], copy_lr_factor=0.0 if estimator.endswith("frozen") else 0.1, **kw)
+
+
 def run_estimator(
     estimator: str, s: dict[str, Any], params: dict[str, Any], seed: int, device: torch.device
 ) -> dict[str, Any]:
@@ -332,20 +276,24 @@ def run_estimator(
             ci_high=est.ci_high,
             n_eval=est.holdout_size,
         )
-    elif estimator in ("MINE", "AA-MINE", "AA-MINE frozen"):
-        kw = dict(steps=params["mine_steps"], batch_size=params["mine_batch"], seed=seed, device=device)
+    elif estimator in PROJECT:
         x = torch.as_tensor(s["x"], dtype=torch.float32)
         if "clean" in s and not s["mapped"]:  # a layer: the estimator adds fresh noise itself
             v = torch.as_tensor(s["clean"], dtype=torch.float32)
-            kw["noise_std"] = s["noise_std"]
         else:
             v = torch.as_tensor(s["y"], dtype=torch.float32)
-        if estimator == "MINE":
-            est_obj = MINE(**kw)
-        else:
-            est_obj = AAMINE(s["network"], copy_lr_factor=0.0 if estimator.endswith("frozen") else 0.1, **kw)
-        est = est_obj.estimate(x, v)
-        out.update(value=est.value, stop_step=params["mine_steps"], n_eval=est.holdout_size)
+        est = project_estimator(estimator, s, params, seed, device).estimate(x, v)
+        out.update(value=est.value, stop_step=est.stop_step, n_eval=est.holdout_size)
+    elif estimator == "label MINE":
+        est = LabelMINE(
+            num_classes=s["classes"],
+            hidden=TRAINING_CRITIC_HIDDEN,
+            steps=params["mine_steps"],
+            batch_size=params["mine_batch"],
+            seed=seed,
+            device=device,
+        ).estimate(torch.as_tensor(s["x"], dtype=torch.float32), torch.as_tensor(s["y"], dtype=torch.int64))
+        out.update(value=est.value, stop_step=est.stop_step, n_eval=est.holdout_size)
     elif estimator == "torch-mist smile":
         from torch_mist import estimate_mi as tm_estimate_mi
 
@@ -372,23 +320,18 @@ def run_estimator(
             s["x"].reshape(-1, 1), s["y"].reshape(-1), n_neighbors=3, random_state=seed
         )[0]
         out.update(value=float(value), n_eval=s["x"].shape[0])
+    elif estimator == "sklearn classif":
+        from sklearn.feature_selection import mutual_info_classif
+
+        value = mutual_info_classif(
+            s["x"].reshape(-1, 1), s["y"], discrete_features=False, n_neighbors=3, random_state=seed
+        )[0]
+        out.update(value=float(value), n_eval=s["x"].shape[0])
     else:
         raise ValueError(f"unknown estimator {estimator!r}; choose from {ESTIMATORS}")
     out["wall_time"] = time.perf_counter() - t0
     out["cpu_time"] = time.process_time() - c0
     return out
-
-
-def bias_pct(value: float, low: float, high: float) -> float:
-    """Bias in % of the truth; for a bracketed truth [low, high], the distance to the nearer end
-    in % of that end (0 inside the bracket)."""
-    if low == high:
-        return 100.0 * (value - low) / low
-    if value < low:
-        return 100.0 * (value - low) / low
-    if value > high:
-        return 100.0 * (value - high) / high
-    return 0.0
 
 
 def battery_configs(params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -401,8 +344,12 @@ def battery_configs(params: dict[str, Any]) -> list[dict[str, Any]]:
             est_params: dict[str, Any] = {}
             if estimator in ("smile", "mine", "infonce"):
                 est_params = {"neural": params["neural"]}
-            elif estimator in ("MINE", "AA-MINE", "AA-MINE frozen"):
+            elif estimator in (*PROJECT, "label MINE"):
                 est_params = {"steps": params["mine_steps"], "batch_size": params["mine_batch"]}
+                if estimator.endswith(" es"):
+                    est_params.update(params["early_stopping"])
+                if estimator in ("AA-MINE penalty", "label MINE"):
+                    est_params["hidden"] = list(TRAINING_CRITIC_HIDDEN)
             for seed in params["seeds"]:
                 configs.append(
                     {
@@ -427,8 +374,8 @@ def run_battery(
     """Run every (task, estimator, seed) of ``params`` not yet stored; return all their records.
 
     Records: ``<results_dir>/truth/<hash>.json`` with metrics ``value``, ``truth``,
-    ``truth_low``, ``truth_high``, ``bias_pct``, ``wall_time``, ``stop_step``, ``status``
-    (:func:`ibcore.core.bounds.mi_status` against log of the samples it was evaluated on).
+    ``truth_low``, ``truth_high`` (``truth_se`` for label tasks), ``bias_pct``, ``wall_time``,
+    ``cpu_time``, ``stop_step``, ``n_eval`` and ``status`` (:func:`estimate_status`).
     """
     dev = resolve_device(device)
     cache: dict[tuple, dict] = {}
@@ -440,94 +387,19 @@ def run_battery(
             cache[key] = make_samples(config, config["n"], config["seed"], data_dir)
         s = cache[key]
         out = run_estimator(config["estimator"], s, params, config["seed"], dev)
-        upper = s["truth_high"] if config["family"] == "mnist" else None
         metrics = {
             **out,
             "truth": s["truth"],
             "truth_low": s["truth_low"],
             "truth_high": s["truth_high"],
             "bias_pct": bias_pct(out["value"], s["truth_low"], s["truth_high"]),
-            "status": mi_status(out["value"], int(out["n_eval"]), upper),
         }
+        if "truth_se" in s:
+            metrics["truth_se"] = s["truth_se"]
+        metrics["status"] = estimate_status(config, metrics)
         return {"metrics": metrics, "environment": environment(dev), "timings": {"wall": out["wall_time"]}}
 
     return run_all(results_dir, KIND, battery_configs(params), run_one, progress=progress)
-
-
-def battery_frame(records: Iterable[dict]):
-    """One row per record: task, estimator, seed, value, truth (low, high), bias %, time, steps."""
-    import pandas as pd
-
-    rows = []
-    for r in records:
-        c, m = r["config"], r["metrics"]
-        rows.append(
-            {
-                "task": c["task"],
-                "family": c["family"],
-                "map": c.get("map"),
-                "estimator": c["estimator"],
-                "seed": c["seed"],
-                "n": c["n"],
-                "value": m["value"],
-                "truth": m["truth"],
-                "truth_low": m["truth_low"],
-                "truth_high": m["truth_high"],
-                "bias_pct": m["bias_pct"],
-                "wall_time": m["wall_time"],
-                "cpu_time": m.get("cpu_time", float("nan")),
-                "stop_step": m.get("stop_step"),
-                "status": m.get("status"),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def battery_summary(records: Iterable[dict]):
-    """Per (task, estimator): mean bias %, its spread (sd over seeds), mean |bias| %, seconds per
-    estimate, mean stopping step, seeds. A DataFrame indexed by task and estimator."""
-    frame = battery_frame(records)
-    if frame.empty:
-        return frame
-    frame["abs_bias_pct"] = frame["bias_pct"].abs()
-    g = frame.groupby(["task", "estimator"], sort=False)
-    out = g.agg(
-        truth=("truth", "mean"),
-        value=("value", "mean"),
-        bias_pct=("bias_pct", "mean"),
-        bias_sd=("bias_pct", "std"),
-        abs_bias_pct=("abs_bias_pct", "mean"),
-        seconds=("wall_time", "mean"),
-        cpu_seconds=("cpu_time", "mean"),
-        stop_step=("stop_step", "mean"),
-        seeds=("seed", "count"),
-    )
-    return out
-
-
-def estimator_summary(records: Iterable[dict]):
-    """Per estimator over all its tasks: mean |bias| %, median bias %, worst task, seconds."""
-    frame = battery_frame(records)
-    if frame.empty:
-        return frame
-    per_task = frame.groupby(["estimator", "task"]).agg(bias=("bias_pct", "mean"), t=("wall_time", "mean"))
-    rows = []
-    for est, sub in per_task.groupby(level=0):
-        worst = sub["bias"].abs().idxmax()[1]
-        rows.append(
-            {
-                "estimator": est,
-                "tasks": len(sub),
-                "mean_abs_bias_pct": sub["bias"].abs().mean(),
-                "median_bias_pct": sub["bias"].median(),
-                "worst_task": worst,
-                "worst_bias_pct": float(sub.loc[(est, worst), "bias"]),
-                "seconds": sub["t"].mean(),
-            }
-        )
-    import pandas as pd
-
-    return pd.DataFrame(rows).set_index("estimator")
 
 
 def load_battery(results_dir: str | os.PathLike, params: dict[str, Any] | None = None) -> list[dict]:
