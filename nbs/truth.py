@@ -48,12 +48,13 @@
 profile = "tiny"
 results_dir = "results/tiny"
 battery = None  # battery size: "tiny", "default" or "paper" (None: the profile's name)
-compute = True  # run missing records (else only read the stored ones)
+compute = True  # the battery is computed (by the pipeline; False: read a stored battery back)
 device = "cpu"
 data_dir = None
 n = None  # samples per task (None: the profile's size)
 seeds = None  # list of seeds (None: the profile's)
 estimators = None  # list of estimator names (None: the profile's)
+run_missing = False  # True: compute the records not stored yet here (else an error names the command)
 
 # %% tags=["remove-cell"]
 from ibcore.report.notebooks import check_parameters
@@ -63,29 +64,25 @@ check_parameters(globals(), "truth")
 import math
 
 import matplotlib.pyplot as plt
-import torch
 from myst_nb import glue
 
 from ibcore.core.results import project_path
 from ibcore.experiments.truth import (
     battery_configs,
     battery_frame,
-    battery_params,
     battery_summary,
     estimator_summary,
     load_battery,
-    run_battery,
+    notebook_battery_params,
     torch_mist_available,
 )
+from ibcore.orchestration.compute import ensure_records
 from ibcore.report import pages as report
 
-torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-overrides = {k: v for k, v in {"n": n, "seeds": seeds, "estimators": estimators}.items() if v is not None}
-size = battery or (profile if profile in ("tiny", "default", "paper") else "tiny")
-params = battery_params(size, **overrides)
+params = notebook_battery_params(globals())
 out_dir = project_path(results_dir)
-if compute:
-    records = run_battery(params, out_dir, device=device, data_dir=data_dir)
+if compute:  # stored by the pipeline (or here: run_missing)
+    records = ensure_records("truth", globals())
 else:
     records = load_battery(out_dir, params)
 print(f"{len(records)} of {len(battery_configs(params))} records of profile {profile!r} in {out_dir}")

@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -364,19 +365,26 @@ def battery_configs(params: dict[str, Any]) -> list[dict[str, Any]]:
     return configs
 
 
-def run_battery(
-    params: dict[str, Any],
-    results_dir: str | os.PathLike = "results/tiny",
-    device: str | torch.device = "cpu",
-    data_dir: str | None = None,
-    progress: bool = False,
-) -> list[dict]:
-    """Run every (task, estimator, seed) of ``params`` not yet stored; return all their records.
+def notebook_battery_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The battery parameters of the truth notebook's parameters: the size ``battery`` (else the
+    profile's name when it is a battery size, else "tiny") with the ``n``, ``seeds`` and
+    ``estimators`` overrides that are set."""
+    overrides = {k: params[k] for k in ("n", "seeds", "estimators") if params.get(k) is not None}
+    profile = params.get("profile", "tiny")
+    size = params.get("battery") or (profile if profile in ("tiny", "default", "paper") else "tiny")
+    return battery_params(size, **overrides)
 
-    Records: ``<results_dir>/truth/<hash>.json`` with metrics ``value``, ``truth``,
-    ``truth_low``, ``truth_high`` (``truth_se`` for label tasks), ``bias_pct``, ``wall_time``,
-    ``cpu_time``, ``stop_step``, ``n_eval`` and ``status`` (:func:`estimate_status`).
-    """
+
+def config_dataset(config: dict[str, Any]) -> str:
+    """The data set a battery config reads: "mnist" for the MNIST-layer task, else "synthetic"."""
+    return "mnist" if config.get("family") == "mnist" else "synthetic"
+
+
+def record_runner(
+    params: dict[str, Any], device: str | torch.device = "cpu", data_dir: str | None = None
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The function that computes one battery record from its config (for
+    :func:`ibcore.core.results.run_all`); it keeps one task's samples between calls."""
     dev = resolve_device(device)
     cache: dict[tuple, dict] = {}
 
@@ -399,7 +407,24 @@ def run_battery(
         metrics["status"] = estimate_status(config, metrics)
         return {"metrics": metrics, "environment": environment(dev), "timings": {"wall": out["wall_time"]}}
 
-    return run_all(results_dir, KIND, battery_configs(params), run_one, progress=progress)
+    return run_one
+
+
+def run_battery(
+    params: dict[str, Any],
+    results_dir: str | os.PathLike = "results/tiny",
+    device: str | torch.device = "cpu",
+    data_dir: str | None = None,
+    progress: bool = False,
+) -> list[dict]:
+    """Run every (task, estimator, seed) of ``params`` not yet stored; return all their records.
+
+    Records: ``<results_dir>/truth/<hash>.json`` with metrics ``value``, ``truth``,
+    ``truth_low``, ``truth_high`` (``truth_se`` for label tasks), ``bias_pct``, ``wall_time``,
+    ``cpu_time``, ``stop_step``, ``n_eval`` and ``status`` (:func:`estimate_status`).
+    """
+    runner = record_runner(params, device, data_dir)
+    return run_all(results_dir, KIND, battery_configs(params), runner, progress=progress)
 
 
 def load_battery(results_dir: str | os.PathLike, params: dict[str, Any] | None = None) -> list[dict]:

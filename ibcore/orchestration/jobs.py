@@ -28,6 +28,7 @@ TRAINING_STEMS = {
     "info_plane": "table1",
     "fig3_tsne": "fig3",
     "compression": "compression",
+    "truth": "truth",
 }
 
 
@@ -42,6 +43,8 @@ class Job:
     key: str = ""
     cost: float = 1.0
     dataset: str = "mnist"
+    #: what computing the run needs beside its config (the truth battery's parameters)
+    context: dict = field(default_factory=dict, hash=False, compare=False)
 
 
 def _train_cost(config: dict) -> float:
@@ -88,6 +91,16 @@ def stem_jobs(stem: str, params: dict[str, Any]) -> list[Job]:
             cost = c["steps"] * (2.0 if c["estimator"] == "aamine" else 1.0)
             source = "mnist" if c["panel"] == "a" else "synthetic"
             jobs.append(Job(stem, kind, results_dir, c, repr(c), cost, source))
+        return jobs
+    if kind == "truth":
+        from ibcore.experiments import truth
+
+        if not params.get("compute", True):
+            return jobs  # the profile reads a stored battery back (the page says which)
+        battery = truth.notebook_battery_params(params)
+        for c in truth.battery_configs(battery):
+            cost = float(c["estimator_params"].get("steps", 1000))
+            jobs.append(Job(stem, kind, results_dir, c, repr(c), cost, truth.config_dataset(c), battery))
         return jobs
     if kind == "compression":
         from ibcore.core.results import load_records
@@ -229,17 +242,16 @@ def run_job(job: Job, device: str = "auto", data_dir: str | None = None) -> floa
     with run_lock(lock_path(job)):
         if is_stored(job):
             return None
-        if job.kind == "figure1":
+        if job.kind in ("figure1", "truth"):
             from ibcore.core.results import run_all
-            from ibcore.experiments import figure1
+            from ibcore.experiments import figure1, truth
 
-            run_all(
-                job.results_dir,
-                job.kind,
-                [job.config],
-                figure1.record_runner(device, data_dir),
-                progress=False,
+            runner = (
+                figure1.record_runner(device, data_dir)
+                if job.kind == "figure1"
+                else truth.record_runner(job.context, device, data_dir)
             )
+            run_all(job.results_dir, job.kind, [job.config], runner, progress=False)
         else:
             from ibcore.core.config import TrainConfig
             from ibcore.experiments import table1
