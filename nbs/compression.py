@@ -301,11 +301,13 @@ else:
     display(answer_table(transfer_answer).style.hide())
     done = [r for r in transfer_answer if r.get("n", 0) >= 2 and r["penalty"] != "cross-entropy"]
     if done:
-        summary += (
-            f" **On MNIST {100 * cell['fraction']:g} % ({len(cell['seeds'])} paired seeds, stage 3):** "
+        stage3 = (
+            f"**On MNIST {100 * cell['fraction']:g} % ({len(cell['seeds'])} paired seeds, stage 3):** "
             + "; ".join(f"{_effect_of(r)}: {r['verdict']}" for r in done)
             + "."
         )
+        display(Markdown(stage3))
+        summary += " " + stage3
     elif transfer_answer:
         display(Markdown("The stage-3 runs are not all stored yet."))
 report.glue_html("compression_answer", f"<p>{report.inline_html(summary)}</p>")  # for the intro
