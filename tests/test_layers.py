@@ -21,9 +21,6 @@ TOP_RANK = 4
 MAX_LINES = 400
 #: Modules allowed over MAX_LINES lines, each with its reason.
 LONG_MODULES = {
-    "ibcore/core/mi.py": "being split (issue 12)",
-    "ibcore/experiments/truth.py": "being split (issue 12)",
-    "ibcore/experiments/infoplane.py": "not split yet (issue 12): trajectories, compression table, bounds",
     "ibcore/bench.py": "not split yet (issue 12): the benchmark's nets, timing loop and records",
 }
 

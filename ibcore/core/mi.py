@@ -30,13 +30,21 @@ import math
 import time
 from typing import Any
 
-import numpy as np
 import torch
-from torch import nn
 
-from ibcore.core.critics import mlp_head
 from ibcore.core.dv import MovingAverageDV, log_mean_exp
 from ibcore.core.estimators import Estimate, EstimationError
+from ibcore.core.ksg import ksg_mi
+from ibcore.core.mi_critics import (  # noqa: F401 - re-exported
+    CRITICS,
+    AllPairsConcatCritic,
+    SeparableCritic,
+    _off_diagonal,
+    block_terms,
+    js_bound,
+    pooled_bound,
+)
+from ibcore.core.mi_inputs import as_samples, gaussianize, standardize
 from ibcore.core.runtime import resolve_device
 
 METHODS = ("mine", "smile", "infonce", "ksg")
@@ -66,140 +74,6 @@ NEURAL_DEFAULTS: dict[str, Any] = {
     "log_every": 50,
 }
 SMILE_TAU = 5.0
-
-
-# -- inputs ----------------------------------------------------------------------------------
-def as_samples(a: Any, name: str, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """``a`` (NumPy array, torch tensor or nested list) as a float tensor [n, d] on the CPU or its device."""
-    if isinstance(a, torch.Tensor):
-        t = a.detach()
-    else:
-        try:
-            t = torch.as_tensor(np.asarray(a))
-        except (TypeError, ValueError) as err:
-            raise TypeError(f"{name} must be a NumPy array or torch tensor, got {type(a)}") from err
-    if t.dim() == 0:
-        raise ValueError(f"{name} is a scalar; pass samples along dimension 0")
-    t = t.reshape(t.shape[0], -1).to(dtype)
-    if t.shape[1] == 0:
-        raise ValueError(f"{name} has no features (shape {tuple(t.shape)})")
-    if not torch.isfinite(t).all():
-        raise ValueError(f"{name} holds NaN or infinite values; drop or impute them first")
-    return t
-
-
-def gaussianize(a: torch.Tensor) -> torch.Tensor:
-    """Map each column to a standard normal through its empirical CDF (the Gaussian copula).
-
-    Ties share their average rank r (1..n); u = (r - 1/2) / n; z = Phi^-1(u). The map is
-    monotone per coordinate, so I(X; Y) is unchanged (only constant columns lose nothing either).
-    """
-    n = a.shape[0]
-    out = torch.empty_like(a, dtype=torch.float64)
-    for j in range(a.shape[1]):
-        _, inverse, counts = torch.unique(a[:, j], return_inverse=True, return_counts=True)
-        ends = counts.cumsum(0).double()
-        avg_rank = ends - (counts.double() - 1) / 2
-        out[:, j] = torch.special.ndtri((avg_rank[inverse] - 0.5) / n)
-    return out.to(a.dtype)
-
-
-def standardize(a: torch.Tensor) -> torch.Tensor:
-    """Zero mean, unit variance per column (constant columns are only centred)."""
-    a = a - a.mean(0)
-    std = a.std(0)
-    return a / torch.where(std > 0, std, torch.ones_like(std))
-
-
-# -- critics ---------------------------------------------------------------------------------
-class SeparableCritic(nn.Module):
-    """T(x, y) = g(x) . h(y), g and h ELU MLPs: all B x B scores from 2B network passes."""
-
-    def __init__(self, dx: int, dy: int, hidden: tuple[int, ...], embed_dim: int) -> None:
-        super().__init__()
-        self.g = mlp_head(dx, hidden, embed_dim)
-        self.h = mlp_head(dy, hidden, embed_dim)
-
-    def matrix(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """S[i, j] = T(x_i, y_j)."""
-        return self.g(x) @ self.h(y).T
-
-
-class AllPairsConcatCritic(nn.Module):
-    """T(x, y) = MLP([x, y]) (MINE's critic) on all B x B pairs: B^2 network passes."""
-
-    def __init__(self, dx: int, dy: int, hidden: tuple[int, ...], embed_dim: int = 0) -> None:
-        super().__init__()
-        self.net = mlp_head(dx + dy, hidden)
-
-    def matrix(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        b, c = x.shape[0], y.shape[0]
-        pairs = torch.cat([x[:, None, :].expand(b, c, -1), y[None, :, :].expand(b, c, -1)], dim=2)
-        return self.net(pairs).squeeze(2)
-
-
-CRITICS = {"separable": SeparableCritic, "concat": AllPairsConcatCritic}
-
-
-# -- bounds from a score matrix --------------------------------------------------------------
-def _off_diagonal(s: torch.Tensor) -> torch.Tensor:
-    n = s.shape[0]
-    return s.flatten()[1:].view(n - 1, n + 1)[:, :-1].flatten()
-
-
-def js_bound(s: torch.Tensor) -> torch.Tensor:
-    """The f-GAN Jensen-Shannon bound of a score matrix: SMILE's training objective (Song & Ermon
-    2020, Sec. 5): E_P[-softplus(-T)] - E_Q[softplus(T)], marginal pairs off the diagonal."""
-    n = s.shape[0]
-    diag = s.diagonal()
-    first = -nn.functional.softplus(-diag).mean()
-    second = (nn.functional.softplus(s).sum() - nn.functional.softplus(diag).sum()) / (n * (n - 1))
-    return first - second
-
-
-@torch.no_grad()
-def block_terms(
-    critic: nn.Module, x: torch.Tensor, y: torch.Tensor, blocks: int, method: str, clip: float | None
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per row block b of the m x m score matrix S_ij = T(x_i, y_j): (joint, log term, rows).
-
-    DV / SMILE (Eq. 6): joint_b = sum of S_ii over the block's rows, log term = logsumexp of the
-    block's marginal scores S_ij, i != j (clipped to [-tau, tau] for SMILE). InfoNCE:
-    joint_b = sum over rows of S_ii - logsumexp_j S_ij + log m; log term 0. Every sample is
-    compared with all m samples, so InfoNCE is capped at log m, not log(batch).
-    """
-    m = x.shape[0]
-    joint, log_part, rows = [], [], []
-    for idx in torch.arange(m, device=x.device).tensor_split(blocks):
-        if idx.numel() == 0:
-            continue
-        s = critic.matrix(x[idx], y)
-        diag = s[torch.arange(idx.numel(), device=x.device), idx]
-        if method == "infonce":
-            joint.append((diag - torch.logsumexp(s, dim=1) + math.log(m)).sum())
-            log_part.append(s.new_zeros(()))
-        else:
-            s = s.clone()
-            s[torch.arange(idx.numel(), device=x.device), idx] = -math.inf
-            if clip is not None:
-                s = s.clamp(-clip, clip)
-                s[torch.arange(idx.numel(), device=x.device), idx] = -math.inf
-            joint.append(diag.sum())
-            log_part.append(torch.logsumexp(s.flatten(), dim=0))
-        rows.append(idx.numel())
-    sizes = torch.tensor(rows, dtype=x.dtype, device=x.device)
-    return torch.stack(joint), torch.stack(log_part), sizes
-
-
-def pooled_bound(
-    joint: torch.Tensor, log_part: torch.Tensor, rows: torch.Tensor, m: int, method: str
-) -> torch.Tensor:
-    """The bound pooled over row blocks (last dimension) of :func:`block_terms`, m columns."""
-    mean_joint = joint.sum(-1) / rows.sum(-1)
-    if method == "infonce":
-        return mean_joint
-    n_marg = rows.sum(-1) * (m - 1)
-    return mean_joint - (torch.logsumexp(log_part, dim=-1) - torch.log(n_marg))
 
 
 # -- the estimator ---------------------------------------------------------------------------
@@ -318,44 +192,6 @@ def _neural(
         stop_step=step,
         best_step=best_step,
     )
-
-
-def ksg_mi(
-    x: np.ndarray, y: np.ndarray, k: int = 3, seed: int = 0, n_boot: int = 200
-) -> tuple[float, float, float]:
-    """KSG estimator 1 (Kraskov et al. 2004, Eq. 8) for vector x [n, dx] and y [n, dy], in nats.
-
-    I = psi(k) + psi(n) - < psi(n_x + 1) + psi(n_y + 1) >, with eps_i the max-norm distance of
-    sample i to its k-th neighbour in the joint space and n_x (n_y) the samples strictly closer
-    than eps_i in x (y). Inputs are standardised and jittered by 1e-10 (as scikit-learn does).
-    Returns (value, ci_low, ci_high); the interval bootstraps the per-sample terms.
-    """
-    try:
-        from scipy.special import digamma
-        from sklearn.neighbors import KDTree, NearestNeighbors
-    except ImportError as err:
-        raise ImportError("method='ksg' needs scikit-learn: pip install scikit-learn") from err
-    rng = np.random.default_rng(seed)
-    n = x.shape[0]
-    if not 1 <= k < n:
-        raise ValueError(f"k must lie in [1, n); got k={k} for n={n}")
-    parts = []
-    for a in (x, y):
-        a = np.asarray(a, dtype=np.float64).reshape(n, -1)
-        a = (a - a.mean(0)) / np.where(a.std(0) > 0, a.std(0), 1.0)
-        parts.append(a + 1e-10 * rng.standard_normal(a.shape))
-    xs, ys = parts
-    joint = np.hstack((xs, ys))
-    radius = NearestNeighbors(metric="chebyshev", n_neighbors=k).fit(joint).kneighbors()[0][:, -1]
-    radius = np.nextafter(radius, 0)
-    nx = KDTree(xs, metric="chebyshev").query_radius(xs, radius, count_only=True) - 1
-    ny = KDTree(ys, metric="chebyshev").query_radius(ys, radius, count_only=True) - 1
-    terms = digamma(nx + 1.0) + digamma(ny + 1.0)
-    const = digamma(n) + digamma(k)
-    value = float(const - terms.mean())
-    boot = rng.integers(0, n, size=(n_boot, n))
-    draws = const - terms[boot].mean(1)
-    return value, float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
 
 
 def estimate_mi(
