@@ -108,7 +108,7 @@ def test_panel_b_table_and_summary(tmp_path):
     assert len(records) == 2 * 3 * 2
     table = figure1.figure1_table(records)
     assert list(table.columns) == figure1.TABLE_COLUMNS
-    assert set(table["status"]) <= {"certified", "above log N", "above upper bound"}
+    assert set(table["status"]) <= {"certified", "above log N", "above upper bound", "below lower bound"}
     assert (table["holdout"] == 13).all()  # round(0.2 * 64) held-out samples
     assert len(table) == 2 * 3
     assert (table["n"] == 2).all()
