@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Train a profile's runs grouped (``ibcore.core.grouped``) on one device inside a time limit.
 
-Lists the runs the profile's notebooks ask for (``ibcore.orchestration.prefetch.stem_plan``: Table 1,
+Lists the runs the profile's notebooks ask for (``ibcore.orchestration.jobs.stem_plan``: Table 1,
 beta sweep, information plane, Figure 3, compression), groups those of one cell (seeds, betas,
 sigmas), and trains group after group, cheapest first, writing each run's record under
 ``<out>/<kind>/`` as its group ends, and ``<out>/gpu_timings.json`` after every group. A run cut by
@@ -58,7 +58,7 @@ def cost(config: TrainConfig) -> float:
 
 def plan(profile: str, stems: list[str], datasets: list[str] | None) -> list[tuple[str, TrainConfig]]:
     """(kind, config) of every run of the selected notebooks, without repeats."""
-    from ibcore.orchestration.prefetch import stem_plan
+    from ibcore.orchestration.jobs import stem_plan
 
     seen: dict[tuple[str, str], tuple[str, TrainConfig]] = {}
     for jobs in stem_plan(profile, only=stems, root=ROOT).values():
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.figure1:
             from ibcore.core.results import run_all
             from ibcore.experiments import figure1
-            from ibcore.orchestration.prefetch import stem_plan
+            from ibcore.orchestration.jobs import stem_plan
 
             jobs = stem_plan(args.profile, only=["fig1_estimators"], root=ROOT).get("fig1_estimators", [])
             t0 = time.perf_counter()
