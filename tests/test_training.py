@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import ibcore.core.critics
+import ibcore.core.ib_checkpoint
 import ibcore.core.probes
 import ibcore.core.train_ib
 import ibcore.core.training
@@ -139,7 +140,9 @@ def test_trainer_probes_see_only_frozen_features(mnist_small, tiny_config, monke
         torch.testing.assert_close(calls[-1]["features"], want, rtol=0, atol=0)  # reused == recomputed
         return out
 
-    monkeypatch.setattr(ibcore.core.train_ib, "probe_accuracies", probe)  # where the IB loop looks them up
+    # where the IB loop looks them up: its checkpoints, and the final probe
+    monkeypatch.setattr(ibcore.core.ib_checkpoint, "probe_accuracies", probe)
+    monkeypatch.setattr(ibcore.core.train_ib, "probe_accuracies", probe)
     monkeypatch.setattr(ibcore.core.probes, "train_linear_probe", linear)
     train(tiny_config(probe_steps=5, checkpoint_probe_steps=2), mnist_small, CPU, progress=False)
     assert [c["steps"] for c in calls] == [2, 2] * 3 + [5]
@@ -410,13 +413,13 @@ def test_heldout_values_leave_training_unchanged(mnist_val100, tiny_config, monk
         assert len(r["I_y_val"]) == n and all(math.isfinite(v) for v in flat(r["I_y_val"]))
         for ce, lower in zip(flat(r["probe_val_ce"]), flat(r["I_y_probe_lower"]), strict=True):
             assert lower == pytest.approx(r["H_y_val"] - ce)
+    import ibcore.core.ib_checkpoint
     import ibcore.core.measurement
-    import ibcore.core.train_ib
 
     def no_heldout(*args, **kwargs):
         return None
 
-    target = ibcore.core.train_ib if method == "ib" else ibcore.core.measurement
+    target = ibcore.core.ib_checkpoint if method == "ib" else ibcore.core.measurement
     monkeypatch.setattr(target, "heldout_label_information", no_heldout)
     bare = train(config, mnist_val100, CPU, progress=False)
     assert same_weights(weights(bare["model"]), weights(full["model"]))

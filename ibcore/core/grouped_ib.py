@@ -16,7 +16,6 @@ from torch import Tensor
 from ibcore.core.config import TrainConfig
 from ibcore.core.critics import SCALE_LR_FACTOR
 from ibcore.core.data import Dataset
-from ibcore.core.estimators import marginal_permutation
 from ibcore.core.grouped_aamine import StackedAAMine
 from ibcore.core.grouped_keys import CRITIC_PENALTIES, effective_penalty
 from ibcore.core.grouped_replay import Replayable, group_timings
@@ -31,15 +30,15 @@ from ibcore.core.grouped_stack import (
     tied_initial_scale,
     tied_scores,
 )
+from ibcore.core.ib_checkpoint import new_layer_record, record_checkpoint
 from ibcore.core.penalties import Penalty, make_penalty
+from ibcore.core.probes import label_entropy
 from ibcore.core.training import (
     EVAL_SAMPLES,
     apply_in_chunks,
-    exact_bounds,
     ib_batch,
     ib_layer_setup,
     layer_sigma,
-    layer_statistics,
     make_model,
     probe_accuracies,
     probe_report,
@@ -60,29 +59,12 @@ class _Run:
         self.n = data.x_train.shape[0]
         self.eval_idx = torch.arange(min(self.n, EVAL_SAMPLES), device=device)
         self.h_prev_all = data.x_train
+        self.h_prev_val = data.x_val if self.side else None  # for held-out I(Y; L_i)
+        self.h_y_val = label_entropy(data.y_val, data.num_classes) if self.side else None
         self.layers: list[dict] = []
         self.failure: dict | None = None
         for p in self.model.parameters():
             p.requires_grad_(False)
-
-
-def _new_record(i: int, config: TrainConfig) -> dict:
-    record: dict = {
-        "layer": i, "step": [], "I_x": [], "I_y": [], "probe_test_accuracy": [], "I_x_kl_upper": [],
-        "I_x_bhattacharyya_lower": [], "sigma": [], "rms_radius": [], "active_fraction": [],
-    }  # fmt: skip
-    if config.beta > 0:
-        record["penalty_value"] = []
-    if config.val_size > 0:
-        record["probe_val_accuracy"] = []
-    return record
-
-
-def _first_non_finite(values: dict[str, float | None]) -> tuple[str, float] | None:
-    for name, v in values.items():
-        if v is not None and not math.isfinite(v):
-            return name, v
-    return None
 
 
 class IBGroupLayer:
@@ -221,57 +203,11 @@ class IBGroupLayer:
             self.penalties[k],
             self.sigmas[k],
         )
-        m_gen = side_generator(device, c.seed, "measure", i, step) if run.side else run.gen
-        h_eval, y_eval = run.h_prev_all[run.eval_idx], run.data.y_train[run.eval_idx]
-        with torch.no_grad():
-            l_eval = block(h_eval)
-            noise_eval = sigma * torch.randn(l_eval.shape, generator=m_gen, device=device)
-            perm_eval = marginal_permutation(l_eval.shape[0], m_gen)
-            i_x_t, i_y_t = objective.bounds_on(l_eval, y_eval, noise_eval, perm_eval)
-            i_x, i_y = float(i_x_t), float(i_y_t)
-            penalty_value = None
-            if penalty is not None:
-                penalty_value = float(penalty.value(h_eval, l_eval, noise_eval, perm_eval))
-            elif c.beta > 0:
-                penalty_value = i_x
-            upper = lower = None
-            if sigma > 0:
-                lower, upper = exact_bounds(l_eval, sigma)
-            radius, active = layer_statistics(block, l_eval)
-        bad = _first_non_finite(
-            {
-                f"I(X;L_{i}+eps)": i_x,
-                f"I(Y;L_{i})": i_y,
-                f"penalty {c.penalty}": penalty_value,
-                "RMS radius": radius,
-            }
-        )
-        if bad is not None:
-            run.failure = {"layer": i, "step": step, "quantity": bad[0], "value": repr(bad[1])}
-            return
-        for key, value in (
-            ("step", step), ("I_x", i_x), ("I_y", i_y), ("I_x_kl_upper", upper),
-            ("I_x_bhattacharyya_lower", lower), ("sigma", sigma), ("rms_radius", radius),
-            ("active_fraction", active),
-        ):  # fmt: skip
-            record[key].append(value)
-        if c.beta > 0:
-            record["penalty_value"].append(penalty_value)
-        if c.checkpoint_probe_steps:
-            features = apply_in_chunks(block, run.h_prev_all)
-            if run.side:
-                accs = probe_report(
-                    run.model.prefix(i), run.data, c.checkpoint_probe_steps, c.probe_lr,
-                    side_generator(device, c.seed, "probe", i, step), train_features=features,
-                )  # fmt: skip
-                record["probe_val_accuracy"].append(accs["val"])
-                record["probe_test_accuracy"].append(accs["test"])
-            else:
-                _, test_acc = probe_accuracies(
-                    run.model.prefix(i), run.data, c.checkpoint_probe_steps, c.probe_lr, run.gen,
-                    train_features=features,
-                )  # fmt: skip
-                record["probe_test_accuracy"].append(test_acc)
+        run.failure = record_checkpoint(
+            record, config=c, i=i, step=step, model=run.model, block=block, objective=objective,
+            penalty=penalty, sigma=sigma, data=run.data, h_prev_all=run.h_prev_all,
+            h_prev_val=run.h_prev_val, eval_idx=run.eval_idx, gen=run.gen, device=device,
+        )  # fmt: skip
 
 
 def train_ib_group(
@@ -292,7 +228,7 @@ def train_ib_group(
             break
         t_layer = time.perf_counter()
         layer = IBGroupLayer(active, i, device, capture)
-        records = [_new_record(i, r.config) for r in active]
+        records = [new_layer_record(i, r.config, r.h_y_val) for r in active]
         live = list(range(len(active)))
         for step in range(1, config.steps + 1):
             layer.step(layer.batch())
@@ -315,6 +251,8 @@ def train_ib_group(
             run.layers.append(records[k])
             if run.failure is None:
                 run.h_prev_all = apply_in_chunks(layer.blocks[k], run.h_prev_all)
+                if run.h_prev_val is not None:
+                    run.h_prev_val = apply_in_chunks(layer.blocks[k], run.h_prev_val)
     train_elapsed = time.perf_counter() - t_all
     outs = []
     for run in runs:

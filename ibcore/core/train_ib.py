@@ -12,32 +12,20 @@ from tqdm.auto import tqdm
 
 from ibcore.core.config import TrainConfig
 from ibcore.core.data import Dataset
-from ibcore.core.estimators import marginal_permutation
+from ibcore.core.ib_checkpoint import new_layer_record, record_checkpoint
 from ibcore.core.ib_layer import (
     ib_batch,
     ib_layer_setup,
     ib_step,
     ib_step_penalty,
     layer_sigma,
-    layer_statistics,
 )
 from ibcore.core.measurement import (
     EVAL_SAMPLES,
-    append_aligned,
-    exact_bounds,
-    heldout_label_information,
-    probe_lower_bound,
 )
 from ibcore.core.penalties import Penalty, make_penalty
 from ibcore.core.probes import apply_in_chunks, label_entropy, probe_accuracies, probe_report
 from ibcore.core.runstate import Checkpointer, _gen_state, make_model, side_generator
-
-
-def _first_non_finite(values: dict[str, float | None]) -> tuple[str, float] | None:
-    for name, v in values.items():
-        if v is not None and not math.isfinite(v):
-            return name, v
-    return None
 
 
 def train_ib_layerwise(
@@ -119,25 +107,7 @@ def train_ib_layerwise(
             penalty = make_penalty(
                 config.penalty, block, math.prod(feature_shape), sigma, config.critic_hidden, config.critic_lr
             )
-        record = {
-            "layer": i,
-            "step": [],
-            "I_x": [],
-            "I_y": [],
-            "probe_test_accuracy": [],
-            "I_x_kl_upper": [],
-            "I_x_bhattacharyya_lower": [],
-            "sigma": [],
-            "rms_radius": [],
-            "active_fraction": [],
-        }
-        if config.beta > 0:
-            record["penalty_value"] = []
-        if side:
-            record["probe_val_accuracy"] = []
-            record |= {"I_y_val": [], "H_y_val": h_y_val}
-            if config.checkpoint_probe_steps:
-                record |= {"probe_val_ce": [], "I_y_probe_lower": []}
+        record = new_layer_record(i, config, h_y_val if side else None)
         first, layer_before = 1, 0.0  # seconds spent on this layer before a resume
         if resuming:
             objective.load_state_dict(resume["objective"])
@@ -165,76 +135,14 @@ def train_ib_layerwise(
                     extra_batches=extra,
                 )  # fmt: skip
             if step % every == 0 or step == config.steps:
-                m_gen = side_generator(device, config.seed, "measure", i, step) if side else gen
-                h_eval, y_eval = h_prev_all[eval_idx], data.y_train[eval_idx]
-                with torch.no_grad():
-                    l_eval = block(h_eval)
-                    noise_eval = sigma * torch.randn(l_eval.shape, generator=m_gen, device=device)
-                    perm_eval = marginal_permutation(l_eval.shape[0], m_gen)
-                    i_x_t, i_y_t = objective.bounds_on(l_eval, y_eval, noise_eval, perm_eval)
-                    i_x, i_y = float(i_x_t), float(i_y_t)
-                    penalty_value = None
-                    if penalty is not None:
-                        penalty_value = float(penalty.value(h_eval, l_eval, noise_eval, perm_eval))
-                    elif config.beta > 0:
-                        penalty_value = i_x  # the tied critic is the penalty
-                    upper = lower = None
-                    if sigma > 0:
-                        lower, upper = exact_bounds(l_eval, sigma)
-                    radius, active = layer_statistics(block, l_eval)
-                bad = _first_non_finite(
-                    {
-                        f"I(X;L_{i}+eps)": i_x,
-                        f"I(Y;L_{i})": i_y,
-                        f"penalty {config.penalty}": penalty_value,
-                        "RMS radius": radius,
-                    }
-                )
-                if bad is not None:
-                    failure = {"layer": i, "step": step, "quantity": bad[0], "value": repr(bad[1])}
+                failure = record_checkpoint(
+                    record, config=config, i=i, step=step, model=model, block=block, objective=objective,
+                    penalty=penalty, sigma=sigma, data=data, h_prev_all=h_prev_all, h_prev_val=h_prev_val,
+                    eval_idx=eval_idx, gen=gen, device=device,
+                )  # fmt: skip
+                if failure is not None:
                     break
-                record["step"].append(step)
-                record["I_x"].append(i_x)
-                record["I_y"].append(i_y)
-                record["I_x_kl_upper"].append(upper)
-                record["I_x_bhattacharyya_lower"].append(lower)
-                record["sigma"].append(sigma)
-                record["rms_radius"].append(radius)
-                record["active_fraction"].append(active)
-                if config.beta > 0:
-                    record["penalty_value"].append(penalty_value)
-                if side:
-                    with torch.no_grad():
-                        l_val = block(h_prev_val)
-                    heldout_gen = side_generator(device, config.seed, "heldout", i, step)
-                    i_y_val = heldout_label_information(objective.critic_y, l_val, data.y_val, heldout_gen)
-                    append_aligned(record, "I_y_val", i_y_val)
-                if config.checkpoint_probe_steps:
-                    features = apply_in_chunks(block, h_prev_all)
-                    if side:
-                        accs = probe_report(
-                            model.prefix(i),
-                            data,
-                            config.checkpoint_probe_steps,
-                            config.probe_lr,
-                            side_generator(device, config.seed, "probe", i, step),
-                            train_features=features,
-                        )
-                        record["probe_val_accuracy"].append(accs["val"])
-                        record["probe_test_accuracy"].append(accs["test"])
-                        append_aligned(record, "probe_val_ce", accs["val_ce"])
-                        append_aligned(record, "I_y_probe_lower", probe_lower_bound(h_y_val, accs["val_ce"]))
-                    else:
-                        _, test_acc = probe_accuracies(
-                            model.prefix(i),
-                            data,
-                            config.checkpoint_probe_steps,
-                            config.probe_lr,
-                            gen,
-                            train_features=features,
-                        )
-                        record["probe_test_accuracy"].append(test_acc)
-                bar.set_postfix(I_x=f"{i_x:.2f}", I_y=f"{i_y:.3f}")
+                bar.set_postfix(I_x=f"{record['I_x'][-1]:.2f}", I_y=f"{record['I_y'][-1]:.3f}")
                 ckpt.save(
                     {
                         "model": model.state_dict(),

@@ -17,6 +17,7 @@ import torch
 
 from ibcore.core.config import TrainConfig
 from ibcore.core.data import Dataset
+from ibcore.core.ib_checkpoint import first_non_finite as _first_non_finite
 from ibcore.core.ib_layer import (
     LayerObjective,
     ib_batch,
@@ -54,7 +55,7 @@ from ibcore.core.runstate import (
     side_generator,
 )
 from ibcore.core.train_ce import ce_optimizer, ce_step, measure_checkpoint, train_cross_entropy
-from ibcore.core.train_ib import _first_non_finite, train_ib_layerwise
+from ibcore.core.train_ib import train_ib_layerwise
 
 __all__ = [
     "EVAL_SAMPLES",
