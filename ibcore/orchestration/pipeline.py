@@ -38,6 +38,7 @@ from ibcore.core.profiles import ProfileError, notebook_parameters, select_stems
 from ibcore.core.storage import remove_stale_temps, storage_error
 from ibcore.orchestration.book import build_book
 from ibcore.orchestration.errors import PipelineError
+from ibcore.orchestration.groups import GROUPED_HELP, MAX_GROUP
 from ibcore.orchestration.render import execute_notebook
 from ibcore.orchestration.timings import (
     RUN_INFO_NAME,
@@ -241,11 +242,14 @@ def compute_phase(
     workers: int,
     log: Callable[[str], None] = print,
     scheduler: str | None = None,
+    grouped: bool = False,
+    max_group: int = MAX_GROUP,
 ) -> dict[str, Any]:
     """Compute every run of the profile's notebooks not yet stored, before any notebook runs
     (:func:`ibcore.orchestration.compute.run_profile`): in this process (``workers == 1``), in
     ``workers`` local Dask processes, or on the cluster at ``scheduler``; each run under its lock
-    file. A failed run raises :class:`PipelineError` after the others have been stored."""
+    file (``grouped``: runs sharing every shape in group jobs of at most ``max_group``). A failed
+    run raises :class:`PipelineError` after the others have been stored."""
     from ibcore.orchestration import compute
 
     where = (
@@ -256,7 +260,15 @@ def compute_phase(
     log(f"[pipeline] computing the runs not stored yet, {where}")
     try:
         summary = compute.run_profile(
-            profile_name, workers, only=only, overrides=overrides, root=root, log=log, scheduler=scheduler
+            profile_name,
+            workers,
+            only=only,
+            overrides=overrides,
+            root=root,
+            log=log,
+            scheduler=scheduler,
+            grouped=grouped,
+            max_group=max_group,
         )
     except ValueError as err:
         raise PipelineError(str(err)) from None
@@ -296,6 +308,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="tcp://HOST:8786",
         help="compute the runs on this existing Dask cluster (default: $IBCORE_SCHEDULER)",
     )
+    parser.add_argument("--grouped", action="store_true", help=GROUPED_HELP)
+    parser.add_argument(
+        "--max-group", type=int, default=MAX_GROUP, metavar="N", help="at most N runs per group (default 8)"
+    )
     return parser.parse_args(argv)
 
 
@@ -309,6 +325,9 @@ def main(argv: Sequence[str] | None = None, root: Path = REPO_ROOT) -> int:
         overrides["data_dir"] = str(Path(args.data_dir).expanduser().resolve())
     if args.workers < 1:
         print(f"[pipeline] error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
+        return 2
+    if args.max_group < 1:
+        print(f"[pipeline] error: --max-group must be >= 1, got {args.max_group}", file=sys.stderr)
         return 2
     start = time.perf_counter()
     # the notebooks' provenance banners count records written after this moment as trained in
@@ -327,7 +346,16 @@ def main(argv: Sequence[str] | None = None, root: Path = REPO_ROOT) -> int:
         # compute first (every run of the profile, under its lock), then render: the notebooks
         # only read the records back
         training.update(
-            compute_phase(args.profile, args.only, overrides, root, args.workers, scheduler=scheduler)
+            compute_phase(
+                args.profile,
+                args.only,
+                overrides,
+                root,
+                args.workers,
+                scheduler=scheduler,
+                grouped=args.grouped,
+                max_group=args.max_group,
+            )
         )
         timings = run_notebooks(
             args.profile,
