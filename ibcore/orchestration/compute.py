@@ -21,7 +21,7 @@ from typing import Any
 
 from ibcore.core.profiles import PIPELINE_PARAMS, notebook_defaults, notebook_source
 from ibcore.core.results import project_path, read_records
-from ibcore.orchestration.groups import MAX_GROUP, group_jobs, run_count
+from ibcore.orchestration.groups import MAX_GROUP, group_jobs, run_any, run_count
 from ibcore.orchestration.jobs import Job, describe, missing_jobs, plan_jobs, run_job, stem_params
 
 #: Rounds of :func:`compute_runs`: a round's stored runs may declare new ones (the compression
@@ -68,6 +68,7 @@ def run_jobs(
     elsewhere: list[str] = []
     if grouped:
         jobs = group_jobs(jobs, max_group)
+        runner = run_any if runner is run_job else runner
     if not jobs:
         return {"runs": 0, "jobs": 0, "failed": failed, "elsewhere": elsewhere, "seconds": 0.0}
     address = scheduler_address(scheduler)

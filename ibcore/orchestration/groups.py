@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ibcore.core.results import record_path
-from ibcore.orchestration.jobs import Job, lock_path
+from ibcore.orchestration.jobs import Job, lock_path, run_job
 from ibcore.orchestration.jobs import is_stored as _is_stored
 
 #: Record kinds whose runs are TrainConfig trainings that may be grouped (fig3 keeps its models).
@@ -101,6 +101,12 @@ def group_jobs(jobs: Sequence[Job], max_group: int = MAX_GROUP) -> list[Job]:
 def run_count(jobs: Sequence[Job]) -> int:
     """How many runs ``jobs`` train (a group job counts its members)."""
     return sum(len(j.members) or 1 for j in jobs)
+
+
+def run_any(job: Job, device: str = "auto", data_dir: str | None = None) -> float | None:
+    """:func:`run_group_job` for a group job, :func:`ibcore.orchestration.jobs.run_job` for a
+    single one (the runner of :func:`ibcore.orchestration.compute.run_jobs` when grouped)."""
+    return run_group_job(job, device, data_dir) if job.members else run_job(job, device, data_dir)
 
 
 def run_group_job(job: Job, device: str = "auto", data_dir: str | None = None) -> float | None:

@@ -239,13 +239,9 @@ def run_job(job: Job, device: str = "auto", data_dir: str | None = None) -> floa
     """Run one job in this process (its record is stored when it ends); returns its seconds,
     or None when its record was already stored (by another process) once its lock was taken.
     Raises :class:`ibcore.orchestration.locks.RunningElsewhere` when a live process holds its lock.
-    A group job (``job.members``) runs through :func:`ibcore.orchestration.groups.run_group_job`."""
+    (A group job runs through :func:`ibcore.orchestration.groups.run_any`.)"""
     from ibcore.orchestration.locks import run_lock
 
-    if job.members:
-        from ibcore.orchestration.groups import run_group_job
-
-        return run_group_job(job, device, data_dir)
     start = time.perf_counter()
     with run_lock(lock_path(job)):
         if is_stored(job):

@@ -248,8 +248,7 @@ def compute_phase(
     """Compute every run of the profile's notebooks not yet stored, before any notebook runs
     (:func:`ibcore.orchestration.compute.run_profile`): in this process (``workers == 1``), in
     ``workers`` local Dask processes, or on the cluster at ``scheduler``; each run under its lock
-    file (``grouped``: runs sharing every shape in group jobs of at most ``max_group``). A failed
-    run raises :class:`PipelineError` after the others have been stored."""
+    file (``grouped``: in group jobs of ``max_group`` runs). A failed run raises PipelineError."""
     from ibcore.orchestration import compute
 
     where = (
@@ -309,9 +308,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="compute the runs on this existing Dask cluster (default: $IBCORE_SCHEDULER)",
     )
     parser.add_argument("--grouped", action="store_true", help=GROUPED_HELP)
-    parser.add_argument(
-        "--max-group", type=int, default=MAX_GROUP, metavar="N", help="at most N runs per group (default 8)"
-    )
+    parser.add_argument("--max-group", type=int, default=MAX_GROUP, metavar="N", help="largest group")
     return parser.parse_args(argv)
 
 
@@ -323,12 +320,10 @@ def main(argv: Sequence[str] | None = None, root: Path = REPO_ROOT) -> int:
         overrides["device"] = args.device
     if args.data_dir is not None:
         overrides["data_dir"] = str(Path(args.data_dir).expanduser().resolve())
-    if args.workers < 1:
-        print(f"[pipeline] error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
-        return 2
-    if args.max_group < 1:
-        print(f"[pipeline] error: --max-group must be >= 1, got {args.max_group}", file=sys.stderr)
-        return 2
+    for flag, value in (("--workers", args.workers), ("--max-group", args.max_group)):
+        if value < 1:
+            print(f"[pipeline] error: {flag} must be >= 1, got {value}", file=sys.stderr)
+            return 2
     start = time.perf_counter()
     # the notebooks' provenance banners count records written after this moment as trained in
     # this build (ibcore.report.pages.stored_run_ids), also those the training workers stored
@@ -366,10 +361,8 @@ def main(argv: Sequence[str] | None = None, root: Path = REPO_ROOT) -> int:
             training=training,
             plan=plan,
         )
-    except (
-        ProfileError,
-        OSError,
-    ) as err:  # ProfileError: also PipelineError; OSError: a StorageError naming the file and the fix
+    except (ProfileError, OSError) as err:
+        # ProfileError: also PipelineError; OSError: a StorageError naming the file and the fix
         print(f"[pipeline] error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -62,9 +62,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         help="run on this existing Dask cluster (default: $IBCORE_SCHEDULER, else --workers local processes)",
     )
     p.add_argument("--grouped", action="store_true", help=GROUPED_HELP)
-    p.add_argument(
-        "--max-group", type=int, default=MAX_GROUP, metavar="N", help="at most N runs per group (default 8)"
-    )
+    p.add_argument("--max-group", type=int, default=MAX_GROUP, metavar="N", help="largest group (default 8)")
     p.add_argument("--list", action="store_true", help="only print the runs still to do")
     args = p.parse_args(argv)
     overrides = {"device": args.device, "data_dir": args.data_dir}
