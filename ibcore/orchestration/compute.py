@@ -21,6 +21,7 @@ from typing import Any
 
 from ibcore.core.profiles import PIPELINE_PARAMS, notebook_defaults, notebook_source
 from ibcore.core.results import project_path, read_records
+from ibcore.orchestration.groups import MAX_GROUP, group_jobs, run_any, run_count
 from ibcore.orchestration.jobs import Job, describe, missing_jobs, plan_jobs, run_job, stem_params
 
 #: Rounds of :func:`compute_runs`: a round's stored runs may declare new ones (the compression
@@ -43,14 +44,18 @@ def run_jobs(
     *,
     scheduler: str | None = None,
     runner: Callable[..., float | None] = run_job,
+    grouped: bool = False,
+    max_group: int = MAX_GROUP,
 ) -> dict[str, Any]:
     """Run ``jobs`` on ``workers`` single-threaded Dask worker processes (in this process when
     ``workers == 1``), or on the Dask cluster at ``scheduler`` (default ``$IBCORE_SCHEDULER``),
     through :func:`ibcore.orchestration.executor.execute`: a failing run is reported and the others go on, a
     run whose worker died is retried, a run another process holds the lock of is waited for.
-    ``runner(job, device, data_dir)`` does one run. Returns {"runs", "failed", "elsewhere",
-    "seconds"}; raises RuntimeError listing the failed runs at the end (their finished
-    neighbours are stored)."""
+    ``runner(job, device, data_dir)`` does one job. ``grouped``: the runs that share every shape
+    become group jobs of at most ``max_group`` runs, each trained as one batched model
+    (:func:`ibcore.orchestration.groups.group_jobs`). Returns {"runs", "jobs", "failed",
+    "elsewhere", "seconds"}; raises RuntimeError listing the failed jobs at the end (their
+    finished neighbours are stored)."""
     from tqdm.auto import tqdm
 
     from ibcore.orchestration.executor import execute, scheduler_address
@@ -61,8 +66,11 @@ def run_jobs(
     start = time.perf_counter()
     failed: list[str] = []
     elsewhere: list[str] = []
+    if grouped:
+        jobs = group_jobs(jobs, max_group)
+        runner = run_any if runner is run_job else runner
     if not jobs:
-        return {"runs": 0, "failed": failed, "elsewhere": elsewhere, "seconds": 0.0}
+        return {"runs": 0, "jobs": 0, "failed": failed, "elsewhere": elsewhere, "seconds": 0.0}
     address = scheduler_address(scheduler)
     where = (
         f"on the Dask cluster at {address}"
@@ -76,7 +84,8 @@ def run_jobs(
         if seconds is None:
             log(f"[prefetch] {describe(jobs[i])} was stored by another process")
         else:
-            log(f"[prefetch] {jobs[i].stem} {jobs[i].dataset} run done in {seconds:.0f} s")
+            what = f"group of {len(jobs[i].members)} runs" if jobs[i].members else "run"
+            log(f"[prefetch] {jobs[i].stem} {jobs[i].dataset} {what} done in {seconds:.0f} s")
 
     def fail(i: int, err: BaseException) -> None:
         bar.update(1)
@@ -101,14 +110,16 @@ def run_jobs(
     finally:
         bar.close()
     summary = {
-        "runs": len(jobs),
+        "runs": run_count(jobs),
+        "jobs": len(jobs),
         "failed": failed,
         "elsewhere": elsewhere,
         "seconds": round(time.perf_counter() - start, 2),
     }
     if failed:
         raise RuntimeError(
-            f"{len(failed)} of {len(jobs)} runs failed (the others are stored):\n  " + "\n  ".join(failed)
+            f"{len(failed)} of {len(jobs)} {'jobs' if grouped else 'runs'} failed "
+            "(the others are stored):\n  " + "\n  ".join(failed)
         )
     return summary
 
@@ -123,12 +134,16 @@ def compute_runs(
     scheduler: str | None = None,
     log: Callable[[str], None] = print,
     label: str = "",
+    grouped: bool = False,
+    max_group: int = MAX_GROUP,
 ) -> dict[str, Any]:
     """Execute every run of the notebooks ``{stem: full parameters}`` not yet stored (on
     ``datasets`` only, when given), again while the runs just stored declare new ones (at most
     :data:`MAX_ROUNDS` rounds). ``device``/``data_dir`` default to the notebooks' own
-    (``auto``/None). Returns {"runs", "failed", "seconds"}; a failed run raises RuntimeError
-    after the others are stored, a bad parameter ValueError before any run."""
+    (``auto``/None). ``grouped`` (off by default) trains the runs that share every shape in
+    groups of at most ``max_group`` (:mod:`ibcore.orchestration.groups`). Returns {"runs",
+    "failed", "seconds"}; a failed run raises RuntimeError after the others are stored, a bad
+    parameter ValueError before any run."""
     first = next(iter(params_by_stem.values()), {})
     device = device or first.get("device") or "auto"
     data_dir = data_dir if data_dir is not None else first.get("data_dir")
@@ -139,7 +154,9 @@ def compute_runs(
             break
         what = f"profile {label!r}" if label else ", ".join(params_by_stem)
         log(f"[prefetch] {what}: {len(jobs)} runs to do")
-        summary = run_jobs(jobs, workers, device, data_dir, log, scheduler=scheduler)
+        summary = run_jobs(
+            jobs, workers, device, data_dir, log, scheduler=scheduler, grouped=grouped, max_group=max_group
+        )
         total["runs"] += summary["runs"]
         total["seconds"] = round(total["seconds"] + summary["seconds"], 2)
     return total
@@ -155,9 +172,12 @@ def run_profile(
     root: Path | None = None,
     log: Callable[[str], None] = print,
     scheduler: str | None = None,
+    grouped: bool = False,
+    max_group: int = MAX_GROUP,
 ) -> dict[str, Any]:
     """:func:`compute_runs` of the selected notebooks of a profile (on ``workers`` local
-    processes or the Dask cluster at ``scheduler``). Returns {"runs", "failed", "seconds"}."""
+    processes or the Dask cluster at ``scheduler``; ``grouped``: in group jobs of at most
+    ``max_group`` runs). Returns {"runs", "failed", "seconds"}."""
     overrides = overrides or {}
     params = stem_params(profile_name, only=only, overrides=overrides, root=root)
     return compute_runs(
@@ -169,6 +189,8 @@ def run_profile(
         scheduler=scheduler,
         log=log,
         label=profile_name,
+        grouped=grouped,
+        max_group=max_group,
     )
 
 

@@ -45,6 +45,9 @@ class Job:
     dataset: str = "mnist"
     #: what computing the run needs beside its config (the truth battery's parameters)
     context: dict = field(default_factory=dict, hash=False, compare=False)
+    #: the runs of a group job (:mod:`ibcore.orchestration.groups`), trained as one batched model;
+    #: empty for a single run
+    members: tuple[Job, ...] = field(default=(), hash=False, compare=False)
 
 
 def _train_cost(config: dict) -> float:
@@ -235,7 +238,8 @@ def lock_path(job: Job) -> Path:
 def run_job(job: Job, device: str = "auto", data_dir: str | None = None) -> float | None:
     """Run one job in this process (its record is stored when it ends); returns its seconds,
     or None when its record was already stored (by another process) once its lock was taken.
-    Raises :class:`ibcore.orchestration.locks.RunningElsewhere` when a live process holds its lock."""
+    Raises :class:`ibcore.orchestration.locks.RunningElsewhere` when a live process holds its lock.
+    (A group job runs through :func:`ibcore.orchestration.groups.run_any`.)"""
     from ibcore.orchestration.locks import run_lock
 
     start = time.perf_counter()
@@ -269,5 +273,9 @@ def run_job(job: Job, device: str = "auto", data_dir: str | None = None) -> floa
 
 
 def describe(job: Job) -> str:
-    """``<stem> run <id> (<kind>, <dataset>)``, to name a run in messages."""
+    """``<stem> run <id> (<kind>, <dataset>)``, to name a run in messages (``<stem> group of N
+    runs <id>,<id>,... (...)`` for a group job)."""
+    if job.members:
+        ids = ",".join(config_id(m.config) for m in job.members)
+        return f"{job.stem} group of {len(job.members)} runs {ids} ({job.kind}, {job.dataset})"
     return f"{job.stem} run {config_id(job.config)} ({job.kind}, {job.dataset})"

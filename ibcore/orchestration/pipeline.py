@@ -38,6 +38,7 @@ from ibcore.core.profiles import ProfileError, notebook_parameters, select_stems
 from ibcore.core.storage import remove_stale_temps, storage_error
 from ibcore.orchestration.book import build_book
 from ibcore.orchestration.errors import PipelineError
+from ibcore.orchestration.groups import GROUPED_HELP, MAX_GROUP
 from ibcore.orchestration.render import execute_notebook
 from ibcore.orchestration.timings import (
     RUN_INFO_NAME,
@@ -241,11 +242,13 @@ def compute_phase(
     workers: int,
     log: Callable[[str], None] = print,
     scheduler: str | None = None,
+    grouped: bool = False,
+    max_group: int = MAX_GROUP,
 ) -> dict[str, Any]:
     """Compute every run of the profile's notebooks not yet stored, before any notebook runs
     (:func:`ibcore.orchestration.compute.run_profile`): in this process (``workers == 1``), in
     ``workers`` local Dask processes, or on the cluster at ``scheduler``; each run under its lock
-    file. A failed run raises :class:`PipelineError` after the others have been stored."""
+    file (``grouped``: in group jobs of ``max_group`` runs). A failed run raises PipelineError."""
     from ibcore.orchestration import compute
 
     where = (
@@ -256,7 +259,15 @@ def compute_phase(
     log(f"[pipeline] computing the runs not stored yet, {where}")
     try:
         summary = compute.run_profile(
-            profile_name, workers, only=only, overrides=overrides, root=root, log=log, scheduler=scheduler
+            profile_name,
+            workers,
+            only=only,
+            overrides=overrides,
+            root=root,
+            log=log,
+            scheduler=scheduler,
+            grouped=grouped,
+            max_group=max_group,
         )
     except ValueError as err:
         raise PipelineError(str(err)) from None
@@ -296,6 +307,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="tcp://HOST:8786",
         help="compute the runs on this existing Dask cluster (default: $IBCORE_SCHEDULER)",
     )
+    parser.add_argument("--grouped", action="store_true", help=GROUPED_HELP)
+    parser.add_argument("--max-group", type=int, default=MAX_GROUP, metavar="N", help="largest group")
     return parser.parse_args(argv)
 
 
@@ -307,9 +320,10 @@ def main(argv: Sequence[str] | None = None, root: Path = REPO_ROOT) -> int:
         overrides["device"] = args.device
     if args.data_dir is not None:
         overrides["data_dir"] = str(Path(args.data_dir).expanduser().resolve())
-    if args.workers < 1:
-        print(f"[pipeline] error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
-        return 2
+    for flag, value in (("--workers", args.workers), ("--max-group", args.max_group)):
+        if value < 1:
+            print(f"[pipeline] error: {flag} must be >= 1, got {value}", file=sys.stderr)
+            return 2
     start = time.perf_counter()
     # the notebooks' provenance banners count records written after this moment as trained in
     # this build (ibcore.report.pages.stored_run_ids), also those the training workers stored
@@ -327,7 +341,16 @@ def main(argv: Sequence[str] | None = None, root: Path = REPO_ROOT) -> int:
         # compute first (every run of the profile, under its lock), then render: the notebooks
         # only read the records back
         training.update(
-            compute_phase(args.profile, args.only, overrides, root, args.workers, scheduler=scheduler)
+            compute_phase(
+                args.profile,
+                args.only,
+                overrides,
+                root,
+                args.workers,
+                scheduler=scheduler,
+                grouped=args.grouped,
+                max_group=args.max_group,
+            )
         )
         timings = run_notebooks(
             args.profile,
@@ -338,10 +361,8 @@ def main(argv: Sequence[str] | None = None, root: Path = REPO_ROOT) -> int:
             training=training,
             plan=plan,
         )
-    except (
-        ProfileError,
-        OSError,
-    ) as err:  # ProfileError: also PipelineError; OSError: a StorageError naming the file and the fix
+    except (ProfileError, OSError) as err:
+        # ProfileError: also PipelineError; OSError: a StorageError naming the file and the fix
         print(f"[pipeline] error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -13,6 +13,7 @@ Usage::
 
     python3 -m ibcore.prefetch --profile paper --workers 2 [--only STEM ...] [--datasets mnist]
     python3 -m ibcore.prefetch --profile paper --scheduler tcp://host:8786   # an existing Dask cluster
+    python3 -m ibcore.prefetch --profile paper --device cuda --grouped [--max-group 8]   # batched runs
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from collections.abc import Sequence
 
 from ibcore.orchestration import compute
 from ibcore.orchestration import jobs as jobs_
+from ibcore.orchestration.groups import GROUPED_HELP, MAX_GROUP, group_jobs
+from ibcore.orchestration.jobs import describe
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,12 +61,16 @@ def _main(argv: Sequence[str] | None = None) -> int:
         metavar="tcp://HOST:8786",
         help="run on this existing Dask cluster (default: $IBCORE_SCHEDULER, else --workers local processes)",
     )
+    p.add_argument("--grouped", action="store_true", help=GROUPED_HELP)
+    p.add_argument("--max-group", type=int, default=MAX_GROUP, metavar="N", help="largest group (default 8)")
     p.add_argument("--list", action="store_true", help="only print the runs still to do")
     args = p.parse_args(argv)
     overrides = {"device": args.device, "data_dir": args.data_dir}
     try:
         if args.workers < 1:
             raise ValueError(f"--workers must be >= 1, got {args.workers}")
+        if args.max_group < 1:
+            raise ValueError(f"--max-group must be >= 1, got {args.max_group}")
         jobs = jobs_.profile_jobs(args.profile, only=args.only, datasets=args.datasets, overrides=overrides)
         if not args.list:
             jobs_.check_resources(jobs, args.device, args.data_dir)
@@ -74,8 +81,11 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(f"[prefetch] profile {args.profile!r}: {len(jobs)} runs to do")
     if args.list:
-        for j in jobs:
-            print(f"{j.stem:16s} {j.kind:8s} cost {j.cost:10.0f}  {j.key}")
+        listed = group_jobs(jobs, args.max_group) if args.grouped else jobs
+        if args.grouped:
+            print(f"[prefetch] in {len(listed)} jobs (runs that share every shape grouped)")
+        for j in listed:
+            print(f"{j.stem:16s} {j.kind:8s} cost {j.cost:10.0f}  {describe(j) if j.members else j.key}")
         return 0
     try:
         summary = compute.run_profile(
@@ -85,6 +95,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
             datasets=args.datasets,
             overrides=overrides,
             scheduler=args.scheduler,
+            grouped=args.grouped,
+            max_group=args.max_group,
         )
     except (RuntimeError, StorageError) as err:
         print(f"[prefetch] error: {err}", file=sys.stderr)
