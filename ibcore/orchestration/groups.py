@@ -9,8 +9,8 @@ runs already stored and trains the others through :func:`ibcore.core.grouped.run
 writes each run's record where :func:`ibcore.experiments.table1.run_configs` would.
 
 The records of a group equal those of separate runs only within floating-point tolerance: at
-paper width, runs with beta > 0 drift by up to ~2 points of test accuracy (rounding amplified
-by Adam), so grouping is off unless asked for (``--grouped``).
+paper width, runs with beta > 0 drift by up to 2.3 points of test accuracy (rounding amplified
+by Adam; ``results/bench/grouped_cpu.json``), so grouping is off unless asked for (``--grouped``).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ MAX_GROUP = 8
 GROUPED_HELP = (
     "train the runs that share every shape (seeds, betas, sigmas of one cell) as one batched model, "
     "in groups of at most --max-group runs (figure1 and truth runs stay single). Off by default: at "
-    "paper width grouped runs with beta > 0 drift from the single runs by up to ~2 points of test "
-    "accuracy (float rounding amplified by Adam)"
+    "paper width grouped runs with beta > 0 drift from the single runs by up to 2.3 points of test "
+    "accuracy (float rounding amplified by Adam; results/bench/grouped_cpu.json)"
 )
 #: A group job's cost: its costliest run's plus this share of each other run's (the batched step
 #: is launch-bound on a GPU, so a run more costs little there); a scheduling guess, no result.
