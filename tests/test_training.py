@@ -461,3 +461,25 @@ def test_measurement_early_stopping_option(mnist_val100, tiny_config):
     assert all(math.isfinite(v) for v in values["I_x"] + values["I_y"])
     y_only = measure_layers_early(net, mnist_val100, wired, 0, 1, None)  # what the option runs
     assert y_only["stop_x"] == [200] * 3
+
+
+def test_a_layer_whose_inputs_collapsed_ends_the_run_as_diverged(mnist_small, tiny_config, monkeypatch):
+    """With sigma_mode layer_scaled, a layer whose outputs all coincide (median nearest-neighbour
+    distance 0, as a strong penalty on the layers below can cause) has no noise scale: the run
+    is stored as diverged with that failure, not lost to an exception."""
+    import ibcore.core.ib_layer
+
+    real = ibcore.core.ib_layer.median_nn_distance
+    calls = []
+
+    def collapse_at_layer_2(h):
+        calls.append(1)
+        return 0.0 if len(calls) == 2 else real(h)
+
+    monkeypatch.setattr(ibcore.core.ib_layer, "median_nn_distance", collapse_at_layer_2)
+    out = train(tiny_config(beta=1e-3, sigma_mode="layer_scaled"), mnist_small, CPU, progress=False)
+    assert out["status"] == "diverged"
+    assert out["failure"]["layer"] == 2 and out["failure"]["step"] == 0
+    assert "nearest-neighbour" in out["failure"]["quantity"]
+    assert [r["layer"] for r in out["curves"]["layers"]] == [1, 2]
+    assert "test_accuracy" not in out["metrics"]

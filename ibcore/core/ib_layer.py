@@ -248,6 +248,18 @@ def layer_statistics(block: nn.Module, l: torch.Tensor) -> tuple[float, float | 
     return radius, (float((h > 0).float().mean()) if has_relu else None)
 
 
+class CollapsedLayer(ValueError):
+    """The layer's outputs coincide (median nearest-neighbour distance 0), so a noise scale
+    relative to it does not exist: the run has collapsed."""
+
+    def __init__(self, layer: int, scale: float) -> None:
+        super().__init__(
+            f"layer {layer}: median nearest-neighbour distance is {scale}, so sigma_mode 'layer_scaled' "
+            "gives no noise scale; use sigma_mode 'absolute'"
+        )
+        self.layer, self.scale = layer, scale
+
+
 def layer_sigma(config: TrainConfig, block: nn.Module, h_prev_eval: torch.Tensor, layer: int) -> float:
     """The noise std of layer ``layer``: ``config.sigma`` ("absolute"), or ``config.sigma`` times
     the median nearest-neighbour distance of the layer's output on the (up to 2048) evaluation
@@ -257,8 +269,5 @@ def layer_sigma(config: TrainConfig, block: nn.Module, h_prev_eval: torch.Tensor
     with torch.no_grad():
         scale = median_nn_distance(block(h_prev_eval))
     if not (math.isfinite(scale) and scale > 0):
-        raise ValueError(
-            f"layer {layer}: median nearest-neighbour distance is {scale}, so sigma_mode 'layer_scaled' "
-            "gives no noise scale; use sigma_mode 'absolute'"
-        )
+        raise CollapsedLayer(layer, scale)
     return config.sigma * scale

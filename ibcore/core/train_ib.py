@@ -14,6 +14,7 @@ from ibcore.core.config import TrainConfig
 from ibcore.core.data import Dataset
 from ibcore.core.ib_checkpoint import new_layer_record, record_checkpoint
 from ibcore.core.ib_layer import (
+    CollapsedLayer,
     ib_batch,
     ib_layer_setup,
     ib_step,
@@ -101,7 +102,17 @@ def train_ib_layerwise(
         if resuming and "sigma_layer" in resume:
             sigma = resume["sigma_layer"]
         else:
-            sigma = layer_sigma(config, block, h_prev_all[eval_idx], i)
+            try:
+                sigma = layer_sigma(config, block, h_prev_all[eval_idx], i)
+            except CollapsedLayer as err:  # the layers below collapsed the data: stored as diverged
+                failure = {
+                    "layer": i,
+                    "step": 0,
+                    "quantity": "median nearest-neighbour distance (sigma_mode layer_scaled)",
+                    "value": repr(err.scale),
+                }
+                layers.append({**new_layer_record(i, config, h_y_val if side else None), "seconds": 0.0})
+                break
         penalty: Penalty | None = None
         if config.beta > 0 and config.penalty != "tied":
             penalty = make_penalty(
