@@ -125,7 +125,8 @@ if profile == "paper":
     banner += (
         "**Reduced** (CPU budget of one session): "
         f"{steps} instead of Table 1's 2000 IB steps per layer; {len(selection_seeds)} selection seed(s); "
-        "a β grid of three values (two for `aamine_stable`); the stop-gradient and tied critics at "
+        "a β grid of three values (four for `pairwise_kl`, whose choice sat at the top of the first grid; "
+        "two for `aamine_stable`); the stop-gradient and tied critics at "
         "σ = 1 only; MNIST 100 % enters only through stage 3 (two penalties at their MNIST 1 % "
         "choice, 3 seeds); CIFAR-10 is not part of this study."
     )
