@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -146,8 +147,15 @@ def critic_param_groups(critic: nn.Module, lr: float, copy_lr_factor: float = CO
     the optimum h = F_i, where Adam's normalised steps would otherwise only add jitter. While the
     measured layer itself trains (IB training) the copy must keep up: pass ``copy_lr_factor=1``.
     """
-    groups: dict[float, list[nn.Parameter]] = {}
-    for name, p in critic.named_parameters():
+    return named_param_groups(critic.named_parameters(), lr, copy_lr_factor)
+
+
+def named_param_groups(
+    named: Iterable[tuple[str, torch.Tensor]], lr: float, copy_lr_factor: float = COPY_LR_FACTOR
+) -> list[dict]:
+    """:func:`critic_param_groups` of (name, parameter) pairs (also stacked parameters)."""
+    groups: dict[float, list[torch.Tensor]] = {}
+    for name, p in named:
         factor = (
             SCALE_LR_FACTOR
             if name in ("log_scale", "log_spread")

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ibcore.core.critics import LOGSUMEXP_FLOOR, SCALE_LR_FACTOR
+from ibcore.core.critics import LOGSUMEXP_FLOOR, named_param_groups
 from ibcore.core.dv import MAX_EXPONENT
 
 
@@ -153,17 +153,7 @@ def tied_initial_scale(h: Tensor, z: Tensor, feature_dim: int) -> Tensor:
 
 def stacked_param_groups(named: dict[str, Tensor], lr: float, copy_factor: float) -> list[dict]:
     """:func:`ibcore.core.critics.critic_param_groups` for stacked parameters."""
-    groups: dict[float, list[Tensor]] = {}
-    for name, p in named.items():
-        factor = (
-            SCALE_LR_FACTOR
-            if name in ("log_scale", "log_spread")
-            else copy_factor
-            if name.startswith("copy.")
-            else 1.0
-        )
-        groups.setdefault(factor, []).append(p)
-    return [{"params": ps, "lr": lr * f} for f, ps in groups.items()]
+    return named_param_groups(named.items(), lr, copy_factor)
 
 
 def stacked_adam(params: list, lr: float, capture: bool = False) -> torch.optim.Adam:
