@@ -72,6 +72,15 @@ def test_cross_entropy_group_with_information_measurements(cache):
     check_group_equals_singles(configs, cache)
 
 
+def test_cross_entropy_group_with_held_out_measurements(cache):
+    """With a validation split the cross-entropy checkpoint adds held-out I(Y;L) and probe bounds:
+    the grouped trainer records them through the single trainer's own checkpoint."""
+    base = {**SMALL, "steps": 40, "checkpoint_probe_steps": 5}
+    configs = [TrainConfig(**base, method="ce", seed=s, measure_steps=10, val_size=100) for s in (0, 1)]
+    _, grouped = check_group_equals_singles(configs, cache)
+    assert all("I_y_val" in g["curves"]["ce"] and "I_y_probe_lower" in g["curves"]["ce"] for g in grouped)
+
+
 def test_tied_group_of_seeds_betas_and_sigmas_equals_single_runs(cache):
     configs = [
         TrainConfig(**SMALL, seed=0, beta=0.0),

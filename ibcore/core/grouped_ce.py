@@ -16,14 +16,7 @@ from ibcore.core.data import Dataset
 from ibcore.core.estimators import check_finite
 from ibcore.core.grouped_replay import Replayable, group_timings
 from ibcore.core.grouped_stack import StackedModule, stacked_adam
-from ibcore.core.training import (
-    EVAL_SAMPLES,
-    accuracy,
-    append_bounds,
-    exact_bounds,
-    make_model,
-    measure_information,
-)
+from ibcore.core.training import accuracy, make_model, measure_checkpoint
 
 
 def train_ce_group(
@@ -73,13 +66,8 @@ def train_ce_group(
                 cv["test_accuracy"].append(accuracy(net, data.x_test, data.y_test))
                 if data.x_val is not None:
                     cv.setdefault("val_accuracy", []).append(accuracy(net, data.x_val, data.y_val))
-                if c.measure_steps:
-                    i_x, i_y = measure_information(net, data, c, device, gen)
-                    cv["I_x"].append(i_x)
-                    cv["I_y"].append(i_y)
-                    reps = net.representations(data.x_train[: min(n, EVAL_SAMPLES)])
-                    pairs = [exact_bounds(rep, c.sigma) for rep in reps]
-                    append_bounds(cv, [p[0] for p in pairs], [p[1] for p in pairs])
+                if c.measure_steps:  # the single trainer's checkpoint (held-out values included)
+                    measure_checkpoint(net, data, c, device, gen, s, cv)
                 net.train()
     elapsed = time.perf_counter() - t0
     outs = []
