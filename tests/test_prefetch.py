@@ -235,3 +235,15 @@ def test_the_held_out_information_plane_runs_are_listed_under_their_own_kind():
     assert len(jobs) == len(expected) > 0
     assert {j.kind for j in jobs} == {heldout_plane.KIND}
     assert stem_jobs("info_plane", {"results_dir": "results/x", "measure_steps": 0}) == []
+
+
+def test_a_notebook_reads_each_run_under_its_own_kind():
+    """The paper profile's info_plane notebook reads its cross-entropy runs (kind table1) and its
+    held-out runs (kind info_plane); ``kind`` keeps one of them, and none is read under the other's."""
+    params = jobs_.stem_params("paper", only=["info_plane"], root=REPO)["info_plane"]
+    everything = compute.ensure_records("info_plane", params, nbs_dir=REPO / "nbs")
+    ce = compute.ensure_records("info_plane", params, kind="table1", nbs_dir=REPO / "nbs")
+    kinds = {r["kind"] for r in everything}
+    assert kinds == {"table1", "info_plane"}
+    assert ce and {r["kind"] for r in ce} == {"table1"}
+    assert len(ce) == len([j for j in jobs_.stem_jobs("info_plane", params) if j.kind == "table1"])

@@ -206,6 +206,7 @@ def ensure_records(
     namespace: Mapping[str, Any],
     *,
     run_missing: bool | None = None,
+    kind: str | None = None,
     nbs_dir: Path | None = None,
     log: Callable[[str], None] = print,
 ) -> list[dict]:
@@ -214,7 +215,9 @@ def ensure_records(
     parameters (its ``globals()``). A missing run is computed here, in this process and under
     its lock file, through :func:`compute_runs` (as the pipeline does) when ``run_missing`` (default:
     the notebook's ``run_missing`` parameter, else False) is true; otherwise
-    :class:`MissingRecords` names the command that computes them."""
+    :class:`MissingRecords` names the command that computes them. Each record is read under its
+    own run's kind; ``kind`` keeps those of one kind only (the info_plane notebook reads its
+    cross-entropy runs, kind "table1", beside its held-out runs, kind "info_plane")."""
     params = notebook_params(stem, namespace, nbs_dir)
     if run_missing is None:
         run_missing = bool(params.get("run_missing", False))
@@ -229,7 +232,9 @@ def ensure_records(
         )
     if missing:
         compute_runs({stem: params}, 1, log=log)
-    jobs = plan_jobs({stem: params})[stem]
-    if not jobs:
-        return []
-    return read_records(jobs[0].results_dir, jobs[0].kind, [j.config for j in jobs], jobs[0].kind == "fig3")
+    jobs = [j for j in plan_jobs({stem: params})[stem] if kind is None or j.kind == kind]
+    return [
+        r
+        for j in jobs
+        for r in read_records(j.results_dir, j.kind, [j.config], require_model=j.kind == "fig3")
+    ]
