@@ -57,22 +57,13 @@ from myst_nb import glue
 
 from ibcore.core.results import load_records, project_path
 from ibcore.experiments import infoplane, sweep, table1
-from ibcore.orchestration.compute import ensure_records
+from ibcore.orchestration.compute import ensure_records, notebook_params
 from ibcore.report import pages as report
 from ibcore.report.claims import profile_params
 from ibcore.report.plotting import mean_and_spread, page_figure, save_figure, set_style, symlog_zero_axis
 
 set_style()
-params = dict(
-    cells=cells,
-    betas=betas,
-    seeds=seeds,
-    sigma=sigma,
-    batch_size=batch_size,
-    probe_steps=probe_steps,
-    checkpoints=checkpoints,
-    checkpoint_probe_steps=checkpoint_probe_steps,
-)
+params = notebook_params("beta_sweep", globals())  # the parameters cell, as papermill set it
 configs = table1.configs_from_params(params)
 out_dir = project_path(results_dir)
 stored_before = report.stored_run_ids(out_dir, table1.KIND)
@@ -81,18 +72,11 @@ missing = sweep.missing_configs(records, configs)
 table = report.paper_order(sweep.sweep_table(records), then=["beta"])
 
 
-def layers_of(table: pd.DataFrame) -> int:
-    """Number of layers with information columns ``I_x_<i>_mean``."""
-    return len(
-        [c for c in table.columns if c.startswith("I_x_") and c[4:-5].isdigit() and c.endswith("_mean")]
-    )
-
-
 def sweep_figure(table: pd.DataFrame):
     """Accuracy, I(X;L_i+eps) and I(Y;L_i) against beta, one row of three panels per data set."""
     groups = list(table.groupby(["dataset", "fraction"], sort=False))
     fig, axes = page_figure(len(groups), 3, height=2.7)
-    n_layers = layers_of(table)
+    n_layers = sweep.layer_count(table)
     for row, ((d, f), cell) in zip(axes, groups, strict=True):
         cell = cell.sort_values("beta")
         mean_and_spread(row[0], cell["beta"], cell["acc_mean"], cell["acc_std"], color="C0")
@@ -163,7 +147,7 @@ mi_sizes = infoplane.eval_sizes(records)  # N of the DV values per cell: log N c
 def numbers_table(table: pd.DataFrame) -> str:
     """Mean ± std over seeds of the accuracy and of each layer's two information terms (the
     number of seeds has its own column, so a single seed shows its value alone)."""
-    n_layers = layers_of(table)
+    n_layers = sweep.layer_count(table)
     shown = table.assign(
         cell=[report.cell_name(d, f) for d, f in zip(table.dataset, table.fraction, strict=True)],
         accuracy=[report.mean_std(m, s) for m, s in zip(table.acc_mean, table.acc_std, strict=True)],

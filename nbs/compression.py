@@ -78,29 +78,13 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from ibcore.core.results import load_records, project_path
-from ibcore.experiments import compression
-from ibcore.orchestration.compute import ensure_records
+from ibcore.experiments import compression, compression_text
+from ibcore.orchestration.compute import ensure_records, notebook_params
 from ibcore.report import pages as report
 from ibcore.report.plotting import save_figure, set_style
 
 set_style()
-params = dict(
-    dataset=dataset,
-    fraction=fraction,
-    steps=steps,
-    val_size=val_size,
-    batch_size=batch_size,
-    probe_steps=probe_steps,
-    checkpoints=checkpoints,
-    checkpoint_probe_steps=checkpoint_probe_steps,
-    penalties=penalties,
-    noise=noise,
-    critic_steps=critic_steps,
-    selection_seeds=selection_seeds,
-    seeds=seeds,
-    ce_steps=ce_steps,
-    transfer=transfer,
-)
+params = notebook_params("compression", globals())  # the parameters cell, as papermill set it
 out_dir = project_path(results_dir)
 STATUSES = ("complete", "diverged")
 stored_before = report.stored_run_ids(out_dir, compression.KIND)
@@ -201,12 +185,6 @@ else:
 answer = compression.paired_rows(params, records)
 
 
-def _interval(row: dict) -> str:
-    if row.get("mean") is None or row.get("n", 0) < 2:
-        return "n < 2"
-    return f"{row['mean']:+.2f} [{row['low']:+.2f}, {row['high']:+.2f}]"
-
-
 def answer_table(answer: list[dict]) -> pd.DataFrame:
     """The page's table of :func:`compression.paired_rows` rows (one per penalty)."""
     return pd.DataFrame(
@@ -225,7 +203,7 @@ def answer_table(answer: list[dict]) -> pd.DataFrame:
                 "β = 0 (%)": "—"
                 if not r.get("baseline_accuracy")
                 else f"{pd.Series(r['baseline_accuracy']).mean():.2f}",
-                "paired difference, 95 % CI (points)": _interval(r),
+                "paired difference, 95 % CI (points)": compression_text.interval_text(r),
                 "verdict": r.get("verdict", "inconclusive") if r.get("n", 0) else "pending (runs not stored)",
             }
             for r in answer
@@ -236,46 +214,7 @@ def answer_table(answer: list[dict]) -> pd.DataFrame:
 display(answer_table(answer).style.hide())
 verdicts = {r["penalty"]: r.get("verdict", "inconclusive") for r in answer}
 glue("compression_verdicts", "; ".join(f"{k}: {v}" for k, v in verdicts.items()), display=False)
-by_name = {r["penalty"]: r for r in answer}
-
-
-def _effect_of(r: dict) -> str:
-    name = r["penalty"]
-    if r.get("n", 0) < 2 or r.get("mean") is None:
-        return f"{name} (n < 2)"
-    return f"{name} ({r['mean']:+.2f} points, 95 % CI [{r['low']:+.2f}, {r['high']:+.2f}])"
-
-
-def _effect(name: str) -> str:
-    return _effect_of(by_name[name])
-
-
-arms_only = {k: v for k, v in verdicts.items() if k != "cross-entropy"}
-groups = {v: [k for k, w in arms_only.items() if w == v] for v in ("holds", "does not hold", "inconclusive")}
-summary = (
-    f"**Answer on MNIST {100 * fraction:g} % ({len(seeds)} paired seeds), each penalty at its "
-    "validation-chosen setting against β = 0, test accuracy.** "
-)
-if not arms_only:
-    summary += "No penalty has all its selection runs stored yet. "
-if groups["holds"]:
-    summary += f"Compression helps, beyond the seed spread, with {', '.join(map(_effect, groups['holds']))}. "
-if groups["does not hold"]:
-    summary += f"It lowers test accuracy with {', '.join(map(_effect, groups['does not hold']))}. "
-if groups["inconclusive"]:
-    summary += (
-        f"Inconclusive (the interval contains 0) with {', '.join(map(_effect, groups['inconclusive']))}. "
-    )
-if len(arms_only) > 1:
-    summary += (
-        f"The intervals are not corrected for the {len(arms_only)} comparisons: a difference whose "
-        "interval barely excludes 0 is weak evidence. "
-    )
-if "cross-entropy" in by_name and by_name["cross-entropy"].get("n", 0) >= 2:
-    summary += (
-        "End-to-end cross-entropy minus β = 0 layer-by-layer training: "
-        f"{_effect('cross-entropy').removeprefix('cross-entropy ')}."
-    )
+summary = compression_text.answer_markdown(answer, fraction, len(seeds))
 display(Markdown(summary))
 
 # %% [markdown]
@@ -300,13 +239,8 @@ else:
         )
     )
     display(answer_table(transfer_answer).style.hide())
-    done = [r for r in transfer_answer if r.get("n", 0) >= 2 and r["penalty"] != "cross-entropy"]
-    if done:
-        stage3 = (
-            f"**On MNIST {100 * cell['fraction']:g} % ({len(cell['seeds'])} paired seeds, stage 3):** "
-            + "; ".join(f"{_effect_of(r)}: {r['verdict']}" for r in done)
-            + "."
-        )
+    stage3 = compression_text.stage3_markdown(transfer_answer, cell["fraction"], len(cell["seeds"]))
+    if stage3:
         display(Markdown(stage3))
         summary += " " + stage3
     elif transfer_answer:

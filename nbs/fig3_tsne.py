@@ -81,27 +81,14 @@ from ibcore.core.data import load_dataset
 from ibcore.core.results import project_path
 from ibcore.experiments import infoplane, representation, table1
 from ibcore.experiments.sweep import missing_configs
-from ibcore.orchestration.compute import ensure_records
+from ibcore.orchestration.compute import ensure_records, notebook_params
 from ibcore.report import pages as report
 from ibcore.report.plotting import page_figure, save_figure, set_style
 
 set_style()
 out_dir = project_path(results_dir)
 # the same runs as python3 -m ibcore.prefetch --profile <profile> --only fig3_tsne (e.g. on a GPU host)
-configs = representation.configs_from_params(
-    dict(
-        betas=betas,
-        dataset=dataset,
-        fraction=fraction,
-        steps=steps,
-        seeds=seeds,
-        sigma=sigma,
-        batch_size=batch_size,
-        probe_steps=probe_steps,
-        checkpoints=checkpoints,
-        checkpoint_probe_steps=checkpoint_probe_steps,
-    )
-)
+configs = representation.configs_from_params(notebook_params("fig3_tsne", globals()))
 stored_before = report.stored_run_ids(out_dir, representation.KIND)
 records = ensure_records("fig3_tsne", globals())  # stored by the pipeline (or computed here: run_missing)
 missing = missing_configs(records, configs)

@@ -65,7 +65,7 @@ from ibcore.core.bounds import ABOVE_LOG_N, ABOVE_UPPER, BELOW_LOWER, CERTIFIED
 from ibcore.core.data import DataError
 from ibcore.core.results import load_records, project_path
 from ibcore.experiments import infoplane, sweep, table1
-from ibcore.orchestration.compute import ensure_records
+from ibcore.orchestration.compute import ensure_records, notebook_params
 from ibcore.report.claims import profile_params
 from ibcore.report.plotting import save_figure, set_style
 
@@ -78,19 +78,10 @@ sweep_configs = table1.configs_from_params(sweep_params) if sweep_params.get("ce
 ib_records = sweep.select_records(stored, sweep_configs)
 ce_configs, ce_records = [], []
 if measure_steps and cells:
-    ce_params = dict(
-        cells=cells,
-        rows=rows,
-        seeds=seeds,
-        sigma=sigma,
-        batch_size=batch_size,
-        probe_steps=probe_steps,
-        checkpoints=checkpoints,
-        checkpoint_probe_steps=checkpoint_probe_steps,
-        measure_steps=measure_steps,
-    )
+    ce_params = notebook_params("info_plane", globals())  # the parameters cell, as papermill set it
     ce_configs = table1.configs_from_params(ce_params)
-    ce_records = ensure_records("info_plane", globals())  # stored by the pipeline (or here: run_missing)
+    # stored by the pipeline (or here: run_missing); the held-out runs are read in their own section
+    ce_records = ensure_records("info_plane", globals(), kind=table1.KIND)
 missing = sweep.missing_configs(ib_records, sweep_configs) + sweep.missing_configs(ce_records, ce_configs)
 records = ib_records + ce_records
 h_y = {}

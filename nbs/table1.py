@@ -64,26 +64,16 @@ from myst_nb import glue
 from ibcore.core.results import load_records, project_path, read_records
 from ibcore.experiments import table1
 from ibcore.experiments.sweep import select_records
-from ibcore.orchestration.compute import ensure_records
+from ibcore.orchestration.compute import ensure_records, notebook_params
 from ibcore.report import pages as report
 from ibcore.report.claims import profile_params
 from ibcore.report.plotting import page_figure, set_style
 
 set_style()
-params = dict(
-    cells=cells,
-    rows=rows,
-    seeds=seeds,
-    beta=beta,
-    sigma=sigma,
-    batch_size=batch_size,
-    probe_steps=probe_steps,
-    checkpoints=checkpoints,
-    checkpoint_probe_steps=checkpoint_probe_steps,
-)
+params = notebook_params("table1", globals())  # the parameters cell, as papermill set it
 configs = table1.configs_from_params(params)
 out_dir = project_path(results_dir)
-variant_configs = table1.variant_configs(dict(params, beta=beta, variants=variants))
+variant_configs = table1.variant_configs(params)
 stored_before = report.stored_run_ids(out_dir, table1.KIND)
 ensure_records("table1", globals())  # the runs are stored: computed by the pipeline (or here, run_missing)
 records = read_records(out_dir, table1.KIND, configs)

@@ -179,3 +179,29 @@ def test_bad_transfer_parameters_are_named():
         compression.transfer_params({**TRANSFER, "transfer": {"cell": {"stpes": 3}}})
     with pytest.raises(ValueError, match="not an arm of the study"):
         compression.transfer_arms({**TRANSFER, "transfer": {"arms": ["logdet"]}}, [])
+
+
+def test_the_answer_in_words_groups_penalties_by_verdict():
+    from ibcore.experiments import compression_text
+
+    rows = [
+        {
+            "penalty": "cross-entropy",
+            "n": 5,
+            "mean": -0.89,
+            "low": -1.28,
+            "high": -0.51,
+            "verdict": "does not hold",
+        },
+        {"penalty": "aamine", "n": 5, "mean": 0.04, "low": -0.13, "high": 0.22, "verdict": "inconclusive"},
+        {"penalty": "pairwise_kl", "n": 5, "mean": 0.16, "low": 0.03, "high": 0.30, "verdict": "holds"},
+    ]
+    text = compression_text.answer_markdown(rows, 0.01, 5)
+    assert "MNIST 1 % (5 paired seeds)" in text
+    assert "helps, beyond the seed spread, with pairwise_kl (+0.16 points, 95 % CI [+0.03, +0.30])" in text
+    assert "Inconclusive (the interval contains 0) with aamine (+0.04" in text
+    assert "not corrected for the 2 comparisons" in text
+    assert text.endswith("training: (-0.89 points, 95 % CI [-1.28, -0.51]).")
+    assert compression_text.stage3_markdown([{**rows[1], "n": 1}], 1.0, 3) == ""
+    assert compression_text.stage3_markdown(rows, 1.0, 3).count("inconclusive") == 1
+    assert compression_text.interval_text({"n": 1}) == "n < 2"

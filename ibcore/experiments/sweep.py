@@ -74,6 +74,13 @@ def sweep_table(records: Iterable[dict[str, Any]]):
     return out.reset_index().sort_values(["dataset", "fraction", "beta"]).reset_index(drop=True)
 
 
+def layer_count(table) -> int:
+    """Number of layers of a :func:`sweep_table` (its ``I_x_<i>_mean`` columns)."""
+    return len(
+        [c for c in table.columns if c.startswith("I_x_") and c[4:-5].isdigit() and c.endswith("_mean")]
+    )
+
+
 def compare_to_zero(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """For each (dataset, fraction) and beta > 0: the paired difference of test accuracy (points)
     to beta = 0 over the seeds both share (runs with one seed share initialisation, subset and
