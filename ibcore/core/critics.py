@@ -14,13 +14,16 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from ibcore.core.activations import ELU
+
 
 def mlp_head(in_features: int, hidden: tuple[int, ...], out_features: int = 1) -> nn.Sequential:
-    """A fully connected ELU network ``in_features -> hidden... -> out_features``."""
+    """A fully connected ELU network ``in_features -> hidden... -> out_features``
+    (:class:`ibcore.core.activations.ELU`)."""
     layers: list[nn.Module] = []
     width = in_features
     for h in hidden:
-        layers += [nn.Linear(width, h), nn.ELU()]
+        layers += [nn.Linear(width, h), ELU()]
         width = h
     layers.append(nn.Linear(width, out_features))
     return nn.Sequential(*layers)

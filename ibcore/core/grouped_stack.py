@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ibcore.core.activations import elu
 from ibcore.core.critics import LOGSUMEXP_FLOOR, named_param_groups
 from ibcore.core.dv import MAX_EXPONENT
 
@@ -71,7 +72,7 @@ class StackedModule:
             elif isinstance(leaf, nn.ReLU):
                 x = F.relu(x)
             elif isinstance(leaf, nn.ELU):
-                x = F.elu(x, leaf.alpha)
+                x = elu(x, leaf.alpha)
         return x
 
     @torch.no_grad()
