@@ -69,9 +69,15 @@ def test_record_times_every_layer_of_both_nets(quick_run):
     for net, layers in (("mnist_mlp", 3), ("cifar10_convnet", 4)):
         ce = [r for r in rows if r["net"] == net and r["step"] == "ce"]
         assert len(ce) == 1 and ce[0]["ratio_to_ce"] == 1.0
-        assert len(ce[0]["rounds_s"]) == 2 * layers * record["settings"]["rounds"]  # one per IB timing
-        for beta in bench.BETAS:
-            ib = [r for r in rows if r["net"] == net and r["step"] == "ib" and r["beta"] == beta]
+        cases = [c for c in bench.CASES if c[1] == "tied" or net in bench.PENALTY_NETS]
+        assert len(cases) == (3 if net == "mnist_mlp" else 2)  # the paper's AA-MINE penalty on MNIST
+        assert len(ce[0]["rounds_s"]) == len(cases) * layers * record["settings"]["rounds"]  # one per IB
+        for beta, penalty in cases:
+            ib = [
+                r
+                for r in rows
+                if r["net"] == net and r["step"] == "ib" and r["beta"] == beta and r["penalty"] == penalty
+            ]
             assert [r["layer"] for r in ib] == list(range(1, layers + 1))
             for r in ib:
                 assert r["batch_size"] == 128
@@ -97,10 +103,28 @@ def test_tables_for_the_book_page(quick_run):
     assert list(records) == ["quick"]
     wide = bench.training_frame(record)
     assert len(wide) == 7 and "IB / CE (beta=0.001)" in wide.columns
+    assert "IB / CE (aamine, beta=0.001)" in wide.columns
+    aamine = wide[wide.net == "mnist_mlp"]["IB ms (aamine, beta=0.001)"]
+    assert (
+        aamine.notna().all()
+        and wide[wide.net == "cifar10_convnet"]["IB ms (aamine, beta=0.001)"].isna().all()
+    )
     assert len(bench.estimator_frame(record)) == 4
     assert "(whole job)" in set(bench.pipeline_frame(record["pipeline"]).notebook)
     same = bench.speedups(record, record)
     assert (same["speed-up"] == 1.0).all()
+
+
+def test_records_before_the_penalty_rows_still_read(quick_run):
+    """A stored record from before the penalty was timed (no "penalty" in its rows) reads as tied."""
+    record, _, _ = quick_run
+    old = {**record, "training_steps": []}
+    for r in record["training_steps"]:
+        if r.get("penalty", "tied") == "tied":
+            old["training_steps"].append({k: v for k, v in r.items() if k != "penalty"})
+    wide = bench.training_frame(old)
+    assert "IB ms (beta=0.001)" in wide.columns and not any("aamine" in c for c in wide.columns)
+    assert len(bench.speedups(old, record)) == len(bench.speedups(old, old))
 
 
 def test_cli_rejects_an_absent_device(capsys):

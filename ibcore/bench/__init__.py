@@ -28,16 +28,18 @@ The package's modules: :mod:`~ibcore.bench.machine` (machine record, clock, peak
 :mod:`~ibcore.bench.steps` (training-step timings), :mod:`~ibcore.bench.estimators` (MINE /
 AA-MINE rates), :mod:`~ibcore.bench.record` (the record, pipeline wall times, Markdown),
 :mod:`~ibcore.bench.grouped_runs` (grouped vs one at a time, issue 14), :mod:`~ibcore.bench.frames`
-(tables for the book page) and :mod:`~ibcore.bench.cli` (the command line); every name is
-re-exported here.
+(tables for the book page), :mod:`~ibcore.bench.projection` (a profile's wall time projected from
+its stored runs) and :mod:`~ibcore.bench.cli` (the command line); every name is re-exported here.
 """
 
 from ibcore.bench.cli import main, parse_args
 from ibcore.bench.estimators import FIG1_BATCHES, FIG1_SIGMA2, FIG1_WIDTHS, bench_estimators
 from ibcore.bench.frames import (
+    case_label,
     estimator_frame,
     pipeline_frame,
     read_paired,
+    read_projections,
     read_records,
     speedups,
     training_frame,
@@ -65,7 +67,9 @@ from ibcore.bench.record import (
 from ibcore.bench.steps import (
     BATCH_SIZE,
     BETAS,
+    CASES,
     NETS,
+    PENALTY_NETS,
     SIGMA,
     _ce_iteration,
     _ib_iterations,
@@ -74,11 +78,12 @@ from ibcore.bench.steps import (
 )
 
 __all__ = [
-    "BATCH_SIZE", "BETAS", "FIG1_BATCHES", "FIG1_SIGMA2", "FIG1_WIDTHS", "GROUPED_BETAS", "GROUPED_KIND",
+    "BATCH_SIZE", "BETAS", "CASES", "PENALTY_NETS", "case_label",
+    "FIG1_BATCHES", "FIG1_SIGMA2", "FIG1_WIDTHS", "GROUPED_BETAS", "GROUPED_KIND",
     "GROUPED_SEEDS", "KIND", "NETS", "PROFILES", "SIGMA", "TIMINGS_NAME", "VERSION", "Section",
     "_ce_iteration", "_ib_iterations", "_median_iqr", "_net", "_utc_now", "bench_estimators",
     "bench_grouped", "bench_training", "estimator_frame", "grouped_cell", "grouped_frame", "machine_info",
     "main", "markdown_report", "parse_args", "peak_rss_mib", "pipeline_frame", "pipeline_timings",
-    "read_grouped", "read_paired", "read_records", "run_benchmark", "speedups", "time_call",
-    "training_frame", "write_record",
+    "read_grouped", "read_paired", "read_projections", "read_records", "run_benchmark", "speedups",
+    "time_call", "training_frame", "write_record",
 ]  # fmt: skip

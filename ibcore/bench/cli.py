@@ -1,6 +1,7 @@
 """Benchmark of the training and estimation loops: ``python3 -m ibcore.bench``.
 
-The command line: the full benchmark, or with ``--grouped`` the grouped-run benchmark.
+The command line: the full benchmark, with ``--grouped`` the grouped-run benchmark, or with
+``--project PROFILE`` the profile's wall time projected from its stored runs' timings.
 """
 
 from __future__ import annotations
@@ -31,11 +32,40 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--steps", type=int, default=100, help="IB steps per layer of the grouped benchmark")
     parser.add_argument("--capture", action="store_true", help="grouped benchmark with CUDA graphs (CUDA)")
+    parser.add_argument(
+        "--project", metavar="PROFILE",
+        help="only project PROFILE's wall time from its stored runs' own timings "
+        "(ibcore.bench.projection): writes <out>/projection_<PROFILE>.json unless --name is given",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=int, default=2, help="worker processes of the projection (default 2)"
+    )
+    parser.add_argument(
+        "--exclude",
+        nargs="+",
+        default=[],
+        metavar="DATASET",
+        help="leave these data sets' runs out of the projection",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.project:
+        from ibcore.bench.projection import project_profile
+
+        try:
+            record = project_profile(args.project, args.workers, args.exclude)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        name = args.name if args.name != "latest" else f"projection_{args.project}"
+        path = project_path(args.out) / f"{name}.json"
+        atomic_write_bytes(path, (json.dumps(record, indent=1) + "\n").encode())
+        print(json.dumps({k: v for k, v in record.items() if k != "by_kind"}, indent=1))
+        print(f"[bench] wrote {path}")
+        return 0
     if args.grouped:
         record = bench_grouped(args.device, args.steps, args.quick, args.threads, args.capture)
         name = args.name if args.name != "latest" else f"grouped_{record['machine']['device'].split(':')[0]}"

@@ -41,8 +41,32 @@ def read_paired(folder: str | os.PathLike, name: str = "paired_before_after") ->
     return record if isinstance(record, dict) and record.get("kind") == "bench_paired" else None
 
 
+def read_projections(folder: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """The projection records (:mod:`ibcore.bench.projection`) in ``folder``, by name, oldest first."""
+    from ibcore.bench.projection import PROJECTION_KIND
+
+    folder = project_path(folder)
+    found = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            record = json.loads(path.read_text(encoding="utf8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and record.get("kind") == PROJECTION_KIND:
+            found.append((record.get("date", ""), path.stem, record))
+    return {name: record for _, name, record in sorted(found)}
+
+
+def case_label(beta: float, penalty: str = "tied") -> str:
+    """The column suffix of an IB case: "beta=0.001" (the tied critic, Table 1's rows) or
+    "aamine, beta=0.001" (another penalty)."""
+    return f"beta={beta:g}" if penalty == "tied" else f"{penalty}, beta={beta:g}"
+
+
 def training_frame(record: dict[str, Any]):
-    """One row per net and layer: CE and IB milliseconds per iteration and their ratios."""
+    """One row per net and layer: CE and IB milliseconds per iteration and their ratios, one
+    pair of columns per case (beta, penalty; records before the penalty was timed hold the tied
+    critic only)."""
     import pandas as pd
 
     rows = record["training_steps"]
@@ -55,7 +79,7 @@ def training_frame(record: dict[str, Any]):
             {
                 "net": r["net"],
                 "layer": r["layer"],
-                "beta": r["beta"],
+                "case": case_label(r["beta"], r.get("penalty", "tied")),
                 "CE ms": 1e3 * ce[r["net"]]["median_s"],
                 "IB ms": 1e3 * r["median_s"],
                 "IB / CE": r["ratio_to_ce"],
@@ -64,8 +88,8 @@ def training_frame(record: dict[str, Any]):
     frame = pd.DataFrame(out)
     if frame.empty:
         return frame
-    wide = frame.pivot_table(index=["net", "layer"], columns="beta", values=["IB ms", "IB / CE"], sort=False)
-    wide.columns = [f"{what} (beta={beta:g})" for what, beta in wide.columns]
+    wide = frame.pivot_table(index=["net", "layer"], columns="case", values=["IB ms", "IB / CE"], sort=False)
+    wide.columns = [f"{what} ({case})" for what, case in wide.columns]
     wide.insert(0, "CE ms", frame.groupby(["net", "layer"], sort=False)["CE ms"].first())
     return wide.reset_index()
 
@@ -117,7 +141,7 @@ def speedups(before: dict[str, Any], after: dict[str, Any]):
     import pandas as pd
 
     def key(r: dict[str, Any]) -> tuple:
-        return (r["net"], r["step"], r["beta"], r["layer"])
+        return (r["net"], r["step"], r["beta"], r.get("penalty", "tied"), r["layer"])
 
     old = {key(r): r for r in before["training_steps"]}
     rows = []
@@ -128,7 +152,11 @@ def speedups(before: dict[str, Any], after: dict[str, Any]):
         rows.append(
             {
                 "what": f"{r['net']} "
-                + ("CE" if r["step"] == "ce" else f"IB beta={r['beta']:g} layer {r['layer']}"),
+                + (
+                    "CE"
+                    if r["step"] == "ce"
+                    else f"IB {case_label(r['beta'], r.get('penalty', 'tied'))} layer {r['layer']}"
+                ),
                 "before ms": 1e3 * b["median_s"],
                 "after ms": 1e3 * r["median_s"],
                 "speed-up": b["median_s"] / r["median_s"],

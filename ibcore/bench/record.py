@@ -16,7 +16,7 @@ import torch
 
 from ibcore.bench.estimators import bench_estimators
 from ibcore.bench.machine import _utc_now, machine_info, peak_rss_mib
-from ibcore.bench.steps import BATCH_SIZE, BETAS, NETS, SIGMA, bench_training
+from ibcore.bench.steps import BATCH_SIZE, BETAS, CASES, NETS, PENALTY_NETS, SIGMA, bench_training
 from ibcore.core.results import atomic_write_bytes, project_path
 from ibcore.core.runtime import resolve_device
 
@@ -94,6 +94,8 @@ def _measure(
         "quick": quick,
         "batch_size": BATCH_SIZE,
         "betas": list(BETAS),
+        "cases": [{"beta": b, "penalty": p} for b, p in CASES],
+        "penalty_nets": list(PENALTY_NETS),
         "sigma": SIGMA,
         "rounds": 1 if quick else 5,
         "min_run_time_s": 0.01 if quick else 0.3,
@@ -147,14 +149,15 @@ def markdown_report(record: dict[str, Any]) -> str:
         + (" (quick)" if record["settings"]["quick"] else "")
         + ".",
         "",
-        "| net | step | beta | layer | ms / iteration (median) | IQR (ms) | x CE step (paired median) "
-        "| IQR | peak RSS (MiB) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| net | step | penalty | beta | layer | ms / iteration (median) | IQR (ms) "
+        "| x CE step (paired median) | IQR | peak RSS (MiB) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in record["training_steps"]:
         beta = "" if r["beta"] is None else f"{r['beta']:g}"
+        penalty = r.get("penalty", "tied") if r["step"] == "ib" else ""
         lines.append(
-            f"| {r['net']} | {r['step']} | {beta} | "
+            f"| {r['net']} | {r['step']} | {penalty} | {beta} | "
             f"{r['layer'] or ''} | {_fmt(1e3 * r['median_s'])} | {_fmt(1e3 * r['iqr_s'])} | "
             f"{_fmt(r['ratio_to_ce'])} | {_fmt(r.get('ratio_iqr'))} | {_fmt(r.get('peak_rss_mib'), 0)} |"
         )

@@ -1,11 +1,14 @@
 """Training-step timings: one IB iteration per layer (``ib_batch`` + ``ib_step``, the
 trainer's own loop body; Eq. 2 with the DV bounds of Eq. 6) against one cross-entropy
-iteration of the same net, as paired ratios.
+iteration of the same net, as paired ratios; for the tied critic (Table 1's rows) and, on the
+MNIST MLP, for the paper's AA-MINE penalty (``ib_step_penalty`` with its own copy of the layer
+and two critic updates per layer update, as the compression study trains it).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -14,6 +17,7 @@ import torch
 from ibcore.bench.machine import Section, _median_iqr, time_call
 from ibcore.core.config import TrainConfig
 from ibcore.core.models import LayerStack, build_model
+from ibcore.core.penalties import make_penalty
 from ibcore.core.training import (
     apply_in_chunks,
     ce_optimizer,
@@ -21,12 +25,19 @@ from ibcore.core.training import (
     ib_batch,
     ib_layer_setup,
     ib_step,
+    ib_step_penalty,
 )
 
 #: Table 1's batch size and full-IB beta; beta = 0 is the "I(Y;L_i) only" row.
 BATCH_SIZE = 128
 BETAS = (1e-3, 0.0)
 SIGMA = 1.0
+#: the (beta, penalty) cases timed: Table 1's two rows with the tied critic, and the paper's
+#: AA-MINE penalty (any beta > 0 costs the same) on the nets of ``PENALTY_NETS``
+CASES: tuple[tuple[float, str], ...] = ((1e-3, "tied"), (0.0, "tied"), (1e-3, "aamine"))
+PENALTY_NETS = ("mnist_mlp",)
+#: critic updates per layer update of the AA-MINE penalty (the compression study's setting)
+AAMINE_CRITIC_STEPS = 2
 NETS: dict[str, dict[str, Any]] = {
     "mnist_mlp": {"dataset": "mnist", "input_shape": (1, 28, 28), "widths": (784, 512, 256, 10)},
     "cifar10_convnet": {"dataset": "cifar10", "input_shape": (3, 32, 32), "channels": (32, 64, 128)},
@@ -64,14 +75,18 @@ def _ce_iteration(name: str, device: torch.device, n: int, seed: int) -> Callabl
 
 
 def _ib_iterations(
-    name: str, beta: float, device: torch.device, n: int, seed: int
+    name: str, beta: float, device: torch.device, n: int, seed: int, penalty: str = "tied"
 ) -> list[Callable[[], None]]:
-    """One iteration of :func:`ibcore.core.training.train_ib_layerwise`'s loop for each layer."""
+    """One iteration of :func:`ibcore.core.training.train_ib_layerwise`'s loop for each layer,
+    with the tied critic (``ib_step``) or a penalty of :mod:`ibcore.core.penalties`
+    (``ib_step_penalty``, its extra critic batches drawn beside the training stream)."""
     torch.manual_seed(seed)
     model, base = _net(name)
     model = model.to(device)
-    config = dataclasses.replace(base, method="ib", beta=beta)
+    extra_steps = AAMINE_CRITIC_STEPS if penalty.startswith("aamine") else 1
+    config = dataclasses.replace(base, method="ib", beta=beta, penalty=penalty, critic_steps=extra_steps)
     gen = torch.Generator(device=device).manual_seed(seed)
+    aux_gen = torch.Generator(device=device).manual_seed(seed + 1)
     x_all = torch.randn((n, *NETS[name]["input_shape"]), generator=gen, device=device)
     y_all = torch.randint(10, (n,), generator=gen, device=device)
     model.requires_grad_(False)
@@ -79,13 +94,33 @@ def _ib_iterations(
     h_prev_all = x_all
     for block in model.blocks:
         feature_shape, layer_params, opt_layer, objective = ib_layer_setup(block, h_prev_all, 10, config)
+        if penalty == "tied" or beta == 0:
 
-        def iteration(
-            block=block, h_prev_all=h_prev_all, feature_shape=feature_shape,
-            layer_params=layer_params, opt_layer=opt_layer, objective=objective,
-        ) -> None:  # fmt: skip
-            h_prev, y, perm, noise = ib_batch(h_prev_all, y_all, feature_shape, config, gen)
-            ib_step(block, layer_params, opt_layer, objective, h_prev, y, perm, noise, config.beta)
+            def iteration(
+                block=block, h_prev_all=h_prev_all, feature_shape=feature_shape,
+                layer_params=layer_params, opt_layer=opt_layer, objective=objective,
+            ) -> None:  # fmt: skip
+                h_prev, y, perm, noise = ib_batch(h_prev_all, y_all, feature_shape, config, gen)
+                ib_step(block, layer_params, opt_layer, objective, h_prev, y, perm, noise, config.beta)
+
+        else:
+            pen = make_penalty(
+                penalty, block, math.prod(feature_shape), config.sigma, config.critic_hidden, config.critic_lr
+            )
+
+            def iteration(
+                block=block, h_prev_all=h_prev_all, feature_shape=feature_shape,
+                layer_params=layer_params, opt_layer=opt_layer, objective=objective, pen=pen,
+            ) -> None:  # fmt: skip
+                h_prev, y, perm, noise = ib_batch(h_prev_all, y_all, feature_shape, config, gen)
+                extra = []
+                for _ in range(config.critic_steps - 1 if pen.has_critic else 0):
+                    h_x, _, perm_x, noise_x = ib_batch(h_prev_all, y_all, feature_shape, config, aux_gen)
+                    extra.append((h_x, noise_x, perm_x))
+                ib_step_penalty(
+                    block, layer_params, opt_layer, objective, pen, h_prev, y, perm, noise, config.beta,
+                    extra_batches=extra,
+                )  # fmt: skip
 
         iterations.append(iteration)
         h_prev_all = apply_in_chunks(block, h_prev_all)
@@ -110,17 +145,19 @@ def bench_training(
     rows: list[dict[str, Any]] = []
     for name in nets:
         ce_fn = _ce_iteration(name, device, n, seed=0)
-        cases: list[tuple[float, int, Callable[[], None]]] = []
-        for beta in BETAS:
-            for layer, fn in enumerate(_ib_iterations(name, beta, device, n, seed=0), 1):
-                cases.append((beta, layer, fn))
+        cases: list[tuple[float, str, int, Callable[[], None]]] = []
+        for beta, penalty in CASES:
+            if penalty != "tied" and name not in PENALTY_NETS:
+                continue
+            for layer, fn in enumerate(_ib_iterations(name, beta, device, n, 0, penalty), 1):
+                cases.append((beta, penalty, layer, fn))
         ce_times: list[float] = []
         ce_memory: dict[str, float] = {}
         times: list[list[float]] = [[] for _ in cases]
         ratios: list[list[float]] = [[] for _ in cases]
         memory: list[dict[str, float]] = [{} for _ in cases]
         for r in range(rounds):
-            for k, (beta, layer, fn) in enumerate(cases):
+            for k, (beta, penalty, layer, fn) in enumerate(cases):
                 with Section(device) as sec:
                     ce_times.append(time_call(ce_fn, min_run_time))
                 ce_memory = {key: max(v, ce_memory.get(key, 0.0)) for key, v in sec.memory.items()}
@@ -129,7 +166,7 @@ def bench_training(
                 memory[k] = {key: max(v, memory[k].get(key, 0.0)) for key, v in sec.memory.items()}
                 ratios[k].append(times[k][-1] / ce_times[-1])
                 log(
-                    f"[bench] {name} ib beta={beta:g} layer {layer} round {r + 1}/{rounds}: "
+                    f"[bench] {name} ib {penalty} beta={beta:g} layer {layer} round {r + 1}/{rounds}: "
                     f"{1e3 * times[k][-1]:.2f} ms, CE {1e3 * ce_times[-1]:.2f} ms"
                 )
         median, iqr = _median_iqr(ce_times)
@@ -140,14 +177,14 @@ def bench_training(
                 "rounds_s": ce_times, "ratio_to_ce": 1.0, "ratio_iqr": 0.0, **ce_memory,
             }
         )  # fmt: skip
-        for (beta, layer, _), t, q, mem in zip(cases, times, ratios, memory, strict=True):
+        for (beta, penalty, layer, _), t, q, mem in zip(cases, times, ratios, memory, strict=True):
             median, iqr = _median_iqr(t)
             ratio, ratio_iqr = _median_iqr(q)
             rows.append(
                 {
-                    **common, "step": "ib", "beta": beta, "layer": layer, "median_s": median,
-                    "iqr_s": iqr, "rounds_s": t, "ratio_to_ce": ratio, "ratio_iqr": ratio_iqr,
-                    "ratios": q, **mem,
+                    **common, "step": "ib", "beta": beta, "penalty": penalty, "layer": layer,
+                    "median_s": median, "iqr_s": iqr, "rounds_s": t, "ratio_to_ce": ratio,
+                    "ratio_iqr": ratio_iqr, "ratios": q, **mem,
                 }
             )  # fmt: skip
     return rows
