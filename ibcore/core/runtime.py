@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -46,3 +48,20 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+#: torch threads of every run, whoever runs it: torch's float32 matrix products round differently
+#: with 2 threads than with 1, so a run's record would otherwise depend on the executor (the
+#: pipeline's own process with ``--workers 1`` against single-threaded worker processes)
+RUN_THREADS = 1
+
+
+@contextlib.contextmanager
+def torch_threads(n: int = RUN_THREADS) -> Iterator[None]:
+    """torch's intra-op threads set to ``n`` for the ``with`` block, restored after it."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
