@@ -329,8 +329,9 @@ if grouped_records:
                 "grouped s": "grouped (s)", "single runs/h": "runs per hour, one at a time",
                 "grouped runs/h": "runs per hour, grouped", "speed-up": "speed-up",
                 "max acc diff": "largest test-accuracy difference",
+                "max rounding diff": "largest difference from rounding alone",
             },
-            missing={"load": "not recorded"},
+            missing={"load": "not recorded", "max rounding diff": "not measured"},
         )
     )  # fmt: skip
     last_name, last = list(grouped_records.items())[-1]
@@ -346,11 +347,43 @@ if grouped_records:
         "(beta > 0) at this width Adam's normalised updates let those differences grow over the steps, "
         "as between two machines, so the accuracies of one run trained both ways differ by that much; "
         "the small runs of `tests/test_grouped.py` agree to 1e-3."
+        + (
+            " **Rounding alone moves these runs as far:** trained once more one at a time with torch's "
+            "float32 ELU in the statistics networks (at most 1 ulp from the float64-computed one), the "
+            f"same runs' test accuracies moved by up to {report.sig(100 * last['max_rounding_accuracy_difference'], 2)} "
+            "points."
+            if last.get("max_rounding_accuracy_difference") is not None
+            else ""
+        )
     )
 else:
     report.show_md(
         f"No grouped-run benchmark record in `{bench_dir}/`: run `python3 -m ibcore.bench --grouped`."
     )
+rerun_path = project_path(bench_dir) / "rerun_drift.json"
+if rerun_path.is_file():
+    rerun = json.loads(rerun_path.read_text())
+    report.show_md(
+        "**The same runs trained twice** (`benchmarks/rerun_drift.py`, `"
+        + rerun_path.name
+        + "`): the stored records of the paper profile against the same runs (same configuration, "
+        "data, seed) trained again from scratch. "
+        + rerun.get("note", "")
+        + " Per kind of run: how many came out with identical metrics and how far the test "
+        "accuracy moved (percentage points). A grouped run's difference from its single run is "
+        "to be read against these moves."
+    )
+    report.show_html(
+        report.html_table(
+            pd.DataFrame(rerun["groups"]),
+            {
+                "group": "runs of", "runs": "runs", "identical_metrics": "identical metrics",
+                "status_changes": "status changed", "median_abs_move_pts": "median |move| (points)",
+                "max_abs_move_pts": "largest |move| (points)", "mean_move_pts": "mean move (points)",
+            },
+            missing="no accuracy",
+        )
+    )  # fmt: skip
 gpu_paper = project_path(bench_dir) / "gpu_paper_timings.json"
 if gpu_paper.is_file():
     gp = json.loads(gpu_paper.read_text())

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from ibcore.core.activations import ELU, elu
+from ibcore.core.activations import ELU, elu, torch_float32_elu
 from ibcore.core.critics import mlp_head
 
 
@@ -34,3 +34,10 @@ def test_critic_heads_use_it_and_inplace_is_refused() -> None:
     assert any(isinstance(m, ELU) for m in head.modules())
     with pytest.raises(ValueError, match="in-place"):
         ELU(inplace=True)(torch.zeros(2))
+
+
+def test_torch_float32_elu_switches_for_the_block_only() -> None:
+    x = torch.randn(512, 64, generator=torch.Generator().manual_seed(2))
+    with torch_float32_elu():
+        assert torch.equal(elu(x), F.elu(x))
+    assert not torch.equal(elu(x), F.elu(x))  # some of 32768 values differ by 1 ulp

@@ -152,9 +152,12 @@ def test_grouped_benchmark_quick(tmp_path):
         assert record[way]["runs_per_hour"] == pytest.approx(3600 * runs / record[way]["seconds"])
     assert record["speedup"] == pytest.approx(record["single"]["seconds"] / record["grouped"]["seconds"])
     assert record["max_accuracy_difference"] <= 2e-3
+    assert len(record["rounding_accuracy_difference"]) == runs
+    assert record["max_rounding_accuracy_difference"] == max(record["rounding_accuracy_difference"]) >= 0
     (tmp_path / "grouped_cpu.json").write_text(json.dumps(record))
     (tmp_path / "other.json").write_text(json.dumps({"kind": "bench"}))  # not a grouped record
     found = bench.read_grouped(tmp_path)
     assert list(found) == ["grouped_cpu"]
     frame = bench.grouped_frame(found)
     assert frame["speed-up"].iloc[0] == pytest.approx(record["speedup"])
+    assert frame["max rounding diff"].iloc[0] == record["max_rounding_accuracy_difference"]

@@ -14,6 +14,7 @@ import torch
 
 from ibcore.bench.machine import _utc_now, machine_info, peak_rss_mib
 from ibcore.bench.steps import BATCH_SIZE, SIGMA
+from ibcore.core.activations import torch_float32_elu
 from ibcore.core.config import TrainConfig
 from ibcore.core.results import project_path
 from ibcore.core.runtime import resolve_device
@@ -46,8 +47,11 @@ def bench_grouped(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Runs per hour of one beta-sweep cell trained one run at a time (``training.train``) and
-    as one group (``grouped.train_group``), on real MNIST data, with the test accuracies of both
-    (they agree within float tolerance). The single runs go first, then the group."""
+    as one group (``grouped.train_group``), on real MNIST data, with the test accuracies of both.
+    The single runs go first, then the group, then (untimed) the single runs once more with
+    torch's float32 ELU in the critics (:func:`ibcore.core.activations.torch_float32_elu`, at most
+    1 ulp per activation): how far rounding alone moves each run, the scale of the grouped runs'
+    differences from the single ones."""
     from ibcore.core.grouped import train_group
     from ibcore.core.training import train
     from ibcore.experiments.table1 import DataCache
@@ -78,9 +82,15 @@ def bench_grouped(
         grouped = train_group(configs, datas, device, capture=capture)
         grouped_s = time.perf_counter() - start
         log(f"[bench] the same {len(configs)} runs as one group: {grouped_s:.1f} s")
+        with torch_float32_elu():  # each activation moved by at most 1 ulp: rounding alone
+            nudged = [train(c, d, device, progress=False) for c, d in zip(configs, datas, strict=True)]
         acc = [
             (s["metrics"]["test_accuracy"], g["metrics"]["test_accuracy"])
             for s, g in zip(singles, grouped, strict=True)
+        ]
+        rounding = [
+            abs(s["metrics"]["test_accuracy"] - n["metrics"]["test_accuracy"])
+            for s, n in zip(singles, nudged, strict=True)
         ]
         record |= {
             "single": {"seconds": single_s, "runs_per_hour": 3600 * len(configs) / single_s},
@@ -88,6 +98,9 @@ def bench_grouped(
             "speedup": single_s / grouped_s,
             "test_accuracy": [{"single": a, "grouped": b} for a, b in acc],
             "max_accuracy_difference": max(abs(a - b) for a, b in acc),
+            # the single runs trained again with torch's float32 ELU (<= 1 ulp per activation)
+            "rounding_accuracy_difference": rounding,
+            "max_rounding_accuracy_difference": max(rounding),
             "memory": {"peak_rss_mib": round(peak_rss_mib(), 1)},
         }
         try:
@@ -129,6 +142,7 @@ def grouped_frame(records: dict[str, dict[str, Any]]):
                 "single runs/h": r["single"]["runs_per_hour"],
                 "grouped runs/h": r["grouped"]["runs_per_hour"],
                 "speed-up": r["speedup"], "max acc diff": r["max_accuracy_difference"],
+                "max rounding diff": r.get("max_rounding_accuracy_difference"),
             }
         )  # fmt: skip
     return pd.DataFrame(rows)
