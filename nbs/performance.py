@@ -25,7 +25,7 @@
 # are narrower, so their steps are cheaper.
 #
 # This page reads a stored record of the benchmark `python3 -m ibcore.bench`, which times **exactly
-# the trainers' loop bodies** (`ibcore.core.training.ib_batch` + `ib_step`, and `ce_step`) on synthetic
+# the trainers' loop bodies** (`ibcore.core.training.ib_iteration` and `ce_step`) on synthetic
 # tensors of the real shapes: batch 128, the MNIST MLP 784-512-256-10 and the CIFAR-10 conv-net
 # (channels 32-64-128, 4 layers), for the full-IB row ($\beta = 10^{-3}$) and the "$I(Y;L_i)$ only"
 # row ($\beta = 0$) of Table 1 with the tied critic, and on the MNIST MLP for the paper's AA-MINE

@@ -2,8 +2,9 @@
 
 Measures, on synthetic tensors of the real shapes (no data files needed):
 
-- the time of one layer-by-layer IB training iteration (:func:`ibcore.core.training.ib_batch` +
-  :func:`ibcore.core.training.ib_step`, the exact body of the trainer's loop) for every layer of the
+- the time of one layer-by-layer IB training iteration (:func:`ibcore.core.training.ib_iteration`,
+  the exact body of the trainer's loop; the tied critic, and on the MNIST MLP the paper's AA-MINE
+  penalty) for every layer of the
   MNIST MLP (784-512-256-10) and of the CIFAR-10 conv-net (channels 32-64-128, 4 layers), and
   its ratio to one cross-entropy iteration (:func:`ibcore.core.training.ce_step`) of the same net,
   same batch size (128) and device; for the full IB row (beta > 0) and the "I(Y;L_i) only"

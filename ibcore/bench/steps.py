@@ -1,8 +1,8 @@
-"""Training-step timings: one IB iteration per layer (``ib_batch`` + ``ib_step``, the
-trainer's own loop body; Eq. 2 with the DV bounds of Eq. 6) against one cross-entropy
+"""Training-step timings: one IB iteration per layer (``ib_iteration``, the trainer's own loop
+body; Eq. 2 with the DV bounds of Eq. 6) against one cross-entropy
 iteration of the same net, as paired ratios; for the tied critic (Table 1's rows) and, on the
-MNIST MLP, for the paper's AA-MINE penalty (``ib_step_penalty`` with its own copy of the layer
-and two critic updates per layer update, as the compression study trains it).
+MNIST MLP, for the paper's AA-MINE penalty (its own copy of the layer and two critic updates per
+layer update, as the compression study trains it).
 """
 
 from __future__ import annotations
@@ -22,10 +22,8 @@ from ibcore.core.training import (
     apply_in_chunks,
     ce_optimizer,
     ce_step,
-    ib_batch,
+    ib_iteration,
     ib_layer_setup,
-    ib_step,
-    ib_step_penalty,
 )
 
 #: Table 1's batch size and full-IB beta; beta = 0 is the "I(Y;L_i) only" row.
@@ -77,9 +75,9 @@ def _ce_iteration(name: str, device: torch.device, n: int, seed: int) -> Callabl
 def _ib_iterations(
     name: str, beta: float, device: torch.device, n: int, seed: int, penalty: str = "tied"
 ) -> list[Callable[[], None]]:
-    """One iteration of :func:`ibcore.core.training.train_ib_layerwise`'s loop for each layer,
-    with the tied critic (``ib_step``) or a penalty of :mod:`ibcore.core.penalties`
-    (``ib_step_penalty``, its extra critic batches drawn beside the training stream)."""
+    """One iteration of :func:`ibcore.core.training.train_ib_layerwise`'s loop for each layer
+    (:func:`ibcore.core.training.ib_iteration`), with the tied critic or a penalty of
+    :mod:`ibcore.core.penalties`."""
     torch.manual_seed(seed)
     model, base = _net(name)
     model = model.to(device)
@@ -94,33 +92,20 @@ def _ib_iterations(
     h_prev_all = x_all
     for block in model.blocks:
         feature_shape, layer_params, opt_layer, objective = ib_layer_setup(block, h_prev_all, 10, config)
-        if penalty == "tied" or beta == 0:
-
-            def iteration(
-                block=block, h_prev_all=h_prev_all, feature_shape=feature_shape,
-                layer_params=layer_params, opt_layer=opt_layer, objective=objective,
-            ) -> None:  # fmt: skip
-                h_prev, y, perm, noise = ib_batch(h_prev_all, y_all, feature_shape, config, gen)
-                ib_step(block, layer_params, opt_layer, objective, h_prev, y, perm, noise, config.beta)
-
-        else:
+        pen = None
+        if penalty != "tied" and beta > 0:
             pen = make_penalty(
                 penalty, block, math.prod(feature_shape), config.sigma, config.critic_hidden, config.critic_lr
             )
 
-            def iteration(
-                block=block, h_prev_all=h_prev_all, feature_shape=feature_shape,
-                layer_params=layer_params, opt_layer=opt_layer, objective=objective, pen=pen,
-            ) -> None:  # fmt: skip
-                h_prev, y, perm, noise = ib_batch(h_prev_all, y_all, feature_shape, config, gen)
-                extra = []
-                for _ in range(config.critic_steps - 1 if pen.has_critic else 0):
-                    h_x, _, perm_x, noise_x = ib_batch(h_prev_all, y_all, feature_shape, config, aux_gen)
-                    extra.append((h_x, noise_x, perm_x))
-                ib_step_penalty(
-                    block, layer_params, opt_layer, objective, pen, h_prev, y, perm, noise, config.beta,
-                    extra_batches=extra,
-                )  # fmt: skip
+        def iteration(
+            block=block, h_prev_all=h_prev_all, feature_shape=feature_shape,
+            layer_params=layer_params, opt_layer=opt_layer, objective=objective, pen=pen,
+        ) -> None:  # fmt: skip
+            ib_iteration(
+                block, layer_params, opt_layer, objective, pen, h_prev_all, y_all, feature_shape, config,
+                gen, aux_gen, config.sigma,
+            )  # fmt: skip
 
         iterations.append(iteration)
         h_prev_all = apply_in_chunks(block, h_prev_all)

@@ -229,6 +229,38 @@ def ib_step_penalty(
     opt_layer.step()
 
 
+def ib_iteration(
+    block: nn.Module,
+    layer_params: list[nn.Parameter],
+    opt_layer: torch.optim.Optimizer,
+    objective: LayerObjective,
+    penalty: Penalty | None,
+    h_prev_all: torch.Tensor,
+    y_all: torch.Tensor,
+    feature_shape: tuple[int, ...],
+    config: TrainConfig,
+    gen: torch.Generator,
+    aux_gen: torch.Generator,
+    sigma: float,
+) -> None:
+    """One iteration of :func:`ibcore.core.training.train_ib_layerwise`'s loop (the body the
+    benchmark times): a batch from ``gen``, then :func:`ib_step` (tied critic, or beta = 0) or
+    :func:`ib_step_penalty` with ``config.critic_steps - 1`` extra critic batches from ``aux_gen``
+    (a penalty with a statistics network of its own)."""
+    h_prev, y, perm, noise = ib_batch(h_prev_all, y_all, feature_shape, config, gen, sigma)
+    if penalty is None:
+        ib_step(block, layer_params, opt_layer, objective, h_prev, y, perm, noise, config.beta)
+        return
+    extra = []
+    for _ in range(config.critic_steps - 1 if penalty.has_critic else 0):
+        h_x, _, perm_x, noise_x = ib_batch(h_prev_all, y_all, feature_shape, config, aux_gen, sigma)
+        extra.append((h_x, noise_x, perm_x))
+    ib_step_penalty(
+        block, layer_params, opt_layer, objective, penalty, h_prev, y, perm, noise, config.beta,
+        extra_batches=extra,
+    )  # fmt: skip
+
+
 @torch.no_grad()
 def median_nn_distance(h: torch.Tensor) -> float:
     """Median over the rows of ``h`` of the Euclidean distance to the nearest other row."""

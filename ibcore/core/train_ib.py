@@ -15,10 +15,8 @@ from ibcore.core.data import Dataset
 from ibcore.core.ib_checkpoint import new_layer_record, record_checkpoint
 from ibcore.core.ib_layer import (
     CollapsedLayer,
-    ib_batch,
+    ib_iteration,
     ib_layer_setup,
-    ib_step,
-    ib_step_penalty,
     layer_sigma,
 )
 from ibcore.core.measurement import (
@@ -131,20 +129,10 @@ def train_ib_layerwise(
         t_layer = time.perf_counter()
         bar = tqdm(range(first, config.steps + 1), desc=f"layer {i}", disable=not progress, leave=False)
         for step in bar:
-            h_prev, y, perm, noise = ib_batch(h_prev_all, data.y_train, feature_shape, config, gen, sigma)
-            if penalty is None:
-                ib_step(block, layer_params, opt_layer, objective, h_prev, y, perm, noise, config.beta)
-            else:
-                extra = []
-                for _ in range(config.critic_steps - 1 if penalty.has_critic else 0):
-                    h_x, _, perm_x, noise_x = ib_batch(
-                        h_prev_all, data.y_train, feature_shape, config, aux_gen, sigma
-                    )
-                    extra.append((h_x, noise_x, perm_x))
-                ib_step_penalty(
-                    block, layer_params, opt_layer, objective, penalty, h_prev, y, perm, noise, config.beta,
-                    extra_batches=extra,
-                )  # fmt: skip
+            ib_iteration(
+                block, layer_params, opt_layer, objective, penalty, h_prev_all, data.y_train, feature_shape,
+                config, gen, aux_gen, sigma,
+            )  # fmt: skip
             if step % every == 0 or step == config.steps:
                 failure = record_checkpoint(
                     record, config=config, i=i, step=step, model=model, block=block, objective=objective,

@@ -21,6 +21,7 @@ from ibcore.core.ib_checkpoint import first_non_finite as _first_non_finite
 from ibcore.core.ib_layer import (
     LayerObjective,
     ib_batch,
+    ib_iteration,
     ib_layer_setup,
     ib_step,
     ib_step_penalty,
@@ -79,6 +80,7 @@ __all__ = [
     "ce_step",
     "exact_bounds",
     "ib_batch",
+    "ib_iteration",
     "ib_layer_setup",
     "ib_step",
     "ib_step_penalty",
