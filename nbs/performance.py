@@ -439,21 +439,33 @@ projections = bench.read_projections(bench_dir)
 if scratch is not None:
     train = scratch.get("training") or {}
     total_min = scratch["total_s"] / 60
-    report.show_md(
+    how = (
         "**The `paper` profile without CIFAR-10, from scratch** (`"
         + scratch_path.name
         + "`: a fresh clone"
         + (f" of commit `{scratch['commit']}`" if scratch.get("commit") else "")
         + " whose CIFAR-10 records were the only run records kept, then "
-        "`python3 -m ibcore.pipeline --profile paper --workers 2`): "
-        f"{train.get('runs')} training runs in {report.sig(train.get('seconds', 0) / 60)} min with "
-        f"{train.get('workers')} worker processes, then the notebooks in {report.sig(scratch['notebooks_s'])} s "
-        f"and the book in {report.sig(scratch['book_s'])} s: **{report.sig(total_min)} min** in all on "
-        f"{scratch['host']['cpus']} CPU cores (finished {scratch['finished'][:16].replace('T', ' ')} UTC, "
-        f"status {scratch['status']}). Issue 14's goal for this job is at most 60 min on 2 cores: "
-        f"**{'met' if scratch['status'] == 'complete' and total_min <= 60 else 'not met'}**."
-        + (f" {scratch['note']}" if scratch.get("note") else "")
+        "`python3 -m ibcore.pipeline --profile paper --workers 2` on "
+        f"{scratch['host']['cpus']} CPU cores): "
     )
+    if scratch["status"] == "complete":
+        report.show_md(
+            how + f"{train.get('runs')} training runs in {report.sig(train.get('seconds', 0) / 60)} min with "
+            f"{train.get('workers')} worker processes, then the notebooks in {report.sig(scratch['notebooks_s'])} s "
+            f"and the book in {report.sig(scratch['book_s'])} s: **{report.sig(total_min)} min** in all "
+            f"(finished {scratch['finished'][:16].replace('T', ' ')} UTC). Issue 14's goal for this job is at "
+            f"most 60 min on 2 cores: **{'met' if total_min <= 60 else 'not met'}**."
+            + (f" {scratch['note']}" if scratch.get("note") else "")
+        )
+    else:
+        report.show_md(
+            how + f"**stopped after {report.sig(total_min)} min** ({scratch['status']}, "
+            f"{scratch['finished'][:16].replace('T', ' ')} UTC) with {train.get('runs')} of the profile's "
+            f"{train.get('planned')} runs without CIFAR-10 stored, by {train.get('workers')} worker processes. "
+            f"The job takes longer than that, so issue 14's goal (at most 60 min on 2 cores) is "
+            f"**{'not met' if total_min > 60 else 'not shown'}**."
+            + (f" {scratch['note']}" if scratch.get("note") else "")
+        )
 if projections:
     report.show_md(
         "**Projected from the stored runs' own timings** (`python3 -m ibcore.bench --project paper "

@@ -1,0 +1,119 @@
+"""The record of a from-scratch build of a profile, for the performance page (issue 14).
+
+The build runs in a fresh clone whose run records are removed except those of the data sets
+left out (CIFAR-10 here), as ``python3 -m ibcore.pipeline --profile paper --workers 2``. When the
+pipeline finished, its own ``results/<profile>/pipeline_timings.json`` is the record (the commit
+and the number of runs added). When it was stopped, the record says so: the minutes until the
+stop, the runs stored by then (records written after the start) out of the profile's runs on
+the other data sets, as this repository's stored records plan them. Run from the repository root:
+
+    python3 benchmarks/from_scratch_record.py CLONE --started 2026-11-29T03:55:13 \
+        [--stopped 2026-11-29T05:40:00] [--exclude cifar10] [--out FILE]
+
+(``--out`` default: ``results/bench/paper_mnist_from_scratch_timings.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ibcore.core.results import atomic_write_bytes  # noqa: E402
+
+
+def _utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+#: the kinds of training and estimation runs a profile computes (the truth battery is read only)
+RUN_KINDS = ("table1", "compression", "info_plane", "fig3", "figure1")
+
+
+def planned_runs(clone: Path, profile: str, exclude: list[str]) -> int:
+    """The profile's runs (each once) on the data sets not excluded, as the repository at ``clone``
+    plans them (the compression study's later stages are planned from its stored first stage)."""
+    code = (
+        "import json,sys; from ibcore.orchestration.jobs import stem_plan; "
+        f"p = stem_plan({profile!r}); ex = {exclude!r}; "
+        "print(len({(j.results_dir, j.kind, j.key) for js in p.values() for j in js if j.dataset not in ex}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=clone, env={**os.environ, "PYTHONPATH": str(clone)},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("clone", type=Path)
+    p.add_argument("--profile", default="paper")
+    p.add_argument("--started", required=True, help="UTC time the build started (ISO 8601)")
+    p.add_argument("--stopped", help="UTC time the build was stopped, when it did not finish")
+    p.add_argument("--exclude", nargs="*", default=["cifar10"])
+    p.add_argument("--note", default="")
+    p.add_argument(
+        "--out", type=Path, default=ROOT / "results" / "bench" / "paper_mnist_from_scratch_timings.json"
+    )
+    args = p.parse_args(argv)
+    results = args.clone / "results" / args.profile
+    commit = subprocess.run(
+        ["git", "-C", str(args.clone), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    started = _utc(args.started)
+    if args.stopped is None:
+        record = json.loads((results / "pipeline_timings.json").read_text())
+        if record.get("status") != "complete":
+            print(
+                f"error: the pipeline's timings say {record.get('status')!r}; give --stopped", file=sys.stderr
+            )
+            return 2
+    else:
+        stopped = _utc(args.stopped)
+        stored = []
+        for f in results.glob("*/*.json"):
+            if f.name.count(".") != 1 or f.stat().st_mtime < started.timestamp():
+                continue
+            try:
+                run = json.loads(f.read_text())
+            except ValueError:
+                continue
+            kind, dataset = run.get("kind"), (run.get("config") or {}).get("dataset")
+            if kind in RUN_KINDS and dataset not in args.exclude:
+                stored.append(f)
+        record = {
+            "profile": args.profile,
+            "status": "stopped",
+            "started": started.isoformat(timespec="seconds"),
+            "finished": stopped.isoformat(timespec="seconds"),
+            "host": {"cpus": os.cpu_count()},
+            "training": {
+                "runs": len(stored),
+                "planned": planned_runs(ROOT, args.profile, args.exclude),
+                "workers": 2,
+            },
+            "notebooks_s": None,
+            "book_s": None,
+            "total_s": round((stopped - started).total_seconds(), 1),
+        }
+    record |= {"commit": commit, "excluded_datasets": args.exclude, "note": args.note}
+    atomic_write_bytes(args.out, (json.dumps(record, indent=1) + "\n").encode())
+    print(json.dumps({k: v for k, v in record.items() if k != "notebooks"}, indent=1))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
