@@ -176,6 +176,27 @@ if headline is not None:
         "critic compares the batch's samples pairwise in its output space; the deepest layers cost "
         "less than a cross-entropy step, which runs the whole net forward and backward."
     )
+    if "ops_per_iteration" in steps and steps.ops_per_iteration.notna().all():
+        mlp = steps[steps.net == "mnist_mlp"]
+        ce_ops = float(mlp[mlp.step == "ce"].ops_per_iteration.iloc[0])
+        tied_ops = full[full.net == "mnist_mlp"].ops_per_iteration
+        report.show_md(
+            f"**Operations per iteration** (the innermost aten operations that run a kernel, counted by "
+            f"the profiler; `ibcore.bench.steps.operation_count`): a cross-entropy iteration of the MNIST MLP "
+            f"issues {report.sig(ce_ops)}, a full-IB iteration with the tied critic "
+            f"{report.sig(tied_ops.min())}-{report.sig(tied_ops.max())} "
+            f"({report.sig(tied_ops.max() / ce_ops, 2)} times as many)"
+            + (
+                f", and one with the paper's AA-MINE penalty {report.sig(paper_penalty.ops_per_iteration.max())} "
+                f"({report.sig(paper_penalty.ops_per_iteration.max() / ce_ops, 2)} times)"
+                if len(paper_penalty)
+                else ""
+            )
+            + ". Where a step is bound by kernel launches, as these small nets are on a GPU, its time "
+            "follows this count rather than the arithmetic: an IB step at most twice a CE step on a GPU "
+            "(issue 14) then needs the step captured as one CUDA graph (`ibcore.core.grouped_replay`, not "
+            "run on a GPU yet), not fewer FLOPs."
+        )
     if len(paper_penalty):
         worst_paper = float(paper_penalty.ratio_to_ce.max())
         glue("perf_aamine_worst_ratio", report.sig(worst_paper, 2), display=False)

@@ -104,6 +104,11 @@ def test_tables_for_the_book_page(quick_run):
     wide = bench.training_frame(record)
     assert len(wide) == 7 and "IB / CE (beta=0.001)" in wide.columns
     assert "IB / CE (aamine, beta=0.001)" in wide.columns
+    # operations per iteration (kernel launches on a GPU): an IB step issues several times CE's
+    assert all(r["ops_per_iteration"] > 0 for r in record["training_steps"])
+    mlp = wide[wide.net == "mnist_mlp"]
+    assert (mlp["IB ops (beta=0.001)"] > 2 * mlp["CE ops"]).all()
+    assert (mlp["IB ops (aamine, beta=0.001)"] > mlp["IB ops (beta=0.001)"]).all()
     aamine = wide[wide.net == "mnist_mlp"]["IB ms (aamine, beta=0.001)"]
     assert (
         aamine.notna().all()

@@ -83,14 +83,20 @@ def training_frame(record: dict[str, Any]):
                 "CE ms": 1e3 * ce[r["net"]]["median_s"],
                 "IB ms": 1e3 * r["median_s"],
                 "IB / CE": r["ratio_to_ce"],
+                "IB ops": r.get("ops_per_iteration"),
+                "CE ops": ce[r["net"]].get("ops_per_iteration"),
             }
         )
     frame = pd.DataFrame(out)
     if frame.empty:
         return frame
-    wide = frame.pivot_table(index=["net", "layer"], columns="case", values=["IB ms", "IB / CE"], sort=False)
+    values = ["IB ms", "IB / CE"] + (["IB ops"] if frame["IB ops"].notna().any() else [])
+    wide = frame.pivot_table(index=["net", "layer"], columns="case", values=values, sort=False)
     wide.columns = [f"{what} ({case})" for what, case in wide.columns]
-    wide.insert(0, "CE ms", frame.groupby(["net", "layer"], sort=False)["CE ms"].first())
+    first = frame.groupby(["net", "layer"], sort=False)
+    wide.insert(0, "CE ms", first["CE ms"].first())
+    if frame["CE ops"].notna().any():
+        wide.insert(1, "CE ops", first["CE ops"].first())
     return wide.reset_index()
 
 

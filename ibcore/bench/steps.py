@@ -112,6 +112,38 @@ def _ib_iterations(
     return iterations
 
 
+#: aten operations that only make views, allocate or convert scalars: no kernel of their own
+NO_KERNEL_OPS = frozenset(
+    {
+        "aten::view", "aten::t", "aten::as_strided", "aten::expand", "aten::unsqueeze", "aten::squeeze",
+        "aten::permute", "aten::transpose", "aten::slice", "aten::select", "aten::detach", "aten::alias",
+        "aten::_reshape_alias", "aten::reshape", "aten::empty", "aten::empty_like", "aten::empty_strided",
+        "aten::resolve_conj", "aten::resolve_neg", "aten::lift_fresh", "aten::_unsafe_view", "aten::flatten",
+        "aten::result_type", "aten::contiguous", "aten::expand_as", "aten::view_as", "aten::_to_copy",
+        "aten::to",
+    }
+)  # fmt: skip
+
+
+def operation_count(fn: Callable[[], None], iterations: int = 2) -> float:
+    """Operations per call of ``fn`` that run a kernel: the innermost aten operations the
+    profiler records (views, allocations and conversions left out). Where a step is bound by
+    kernel launches (a small net on a GPU) its time follows this count."""
+    from torch.profiler import ProfilerActivity, profile
+
+    def counted(name: str) -> bool:
+        return name.startswith("aten::") and name not in NO_KERNEL_OPS
+
+    fn()  # warm-up: lazy initialisation is not part of a step
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(iterations):
+            fn()
+    leaves = [
+        e for e in prof.events() if counted(e.name) and not any(counted(c.name) for c in e.cpu_children)
+    ]
+    return len(leaves) / iterations
+
+
 def bench_training(
     device: torch.device,
     nets: Sequence[str],
@@ -159,17 +191,18 @@ def bench_training(
         rows.append(
             {
                 **common, "step": "ce", "beta": None, "layer": None, "median_s": median, "iqr_s": iqr,
+                "ops_per_iteration": operation_count(ce_fn),
                 "rounds_s": ce_times, "ratio_to_ce": 1.0, "ratio_iqr": 0.0, **ce_memory,
             }
         )  # fmt: skip
-        for (beta, penalty, layer, _), t, q, mem in zip(cases, times, ratios, memory, strict=True):
+        for (beta, penalty, layer, fn), t, q, mem in zip(cases, times, ratios, memory, strict=True):
             median, iqr = _median_iqr(t)
             ratio, ratio_iqr = _median_iqr(q)
             rows.append(
                 {
                     **common, "step": "ib", "beta": beta, "penalty": penalty, "layer": layer,
                     "median_s": median, "iqr_s": iqr, "rounds_s": t, "ratio_to_ce": ratio,
-                    "ratio_iqr": ratio_iqr, "ratios": q, **mem,
+                    "ratio_iqr": ratio_iqr, "ratios": q, "ops_per_iteration": operation_count(fn), **mem,
                 }
             )  # fmt: skip
     return rows
