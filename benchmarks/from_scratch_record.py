@@ -5,7 +5,8 @@ left out (CIFAR-10 here), as ``python3 -m ibcore.pipeline --profile paper --work
 pipeline finished, its own ``results/<profile>/pipeline_timings.json`` is the record (the commit
 and the number of runs added). When it was stopped, the record says so: the minutes until the
 stop, the runs stored by then (records written after the start) out of the profile's runs on
-the other data sets, as this repository's stored records plan them. Run from the repository root:
+the other data sets, as this repository's stored records plan them, and the seconds this
+repository's records of the unfinished runs measured for themselves. Run from the repository root:
 
     python3 benchmarks/from_scratch_record.py CLONE --started 2026-11-29T03:55:13 \
         [--stopped 2026-11-29T05:40:00] [--exclude cifar10] [--out FILE]
@@ -38,19 +39,28 @@ def _utc(text: str) -> datetime:
 RUN_KINDS = ("table1", "compression", "info_plane", "fig3", "figure1")
 
 
-def planned_runs(clone: Path, profile: str, exclude: list[str]) -> int:
-    """The profile's runs (each once) on the data sets not excluded, as the repository at ``clone``
-    plans them (the compression study's later stages are planned from its stored first stage)."""
-    code = (
-        "import json,sys; from ibcore.orchestration.jobs import stem_plan; "
-        f"p = stem_plan({profile!r}); ex = {exclude!r}; "
-        "print(len({(j.results_dir, j.kind, j.key) for js in p.values() for j in js if j.dataset not in ex}))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=clone, env={**os.environ, "PYTHONPATH": str(clone)},
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return int(out.stdout.strip().splitlines()[-1])
+def unfinished(clone: Path, profile: str, exclude: list[str]) -> tuple[int, int, float]:
+    """(runs planned, runs the clone has not stored, the seconds this repository's stored records
+    of those runs measured for themselves): the profile's runs on the data sets not excluded, as
+    this repository plans them (the compression study's later stages follow its stored first
+    stage). Run from the repository root."""
+    from ibcore.bench.projection import record_seconds
+    from ibcore.core.results import read_record, record_path
+    from ibcore.orchestration.jobs import stem_plan
+
+    jobs = {}
+    for stem_jobs in stem_plan(profile).values():
+        for job in stem_jobs:
+            if job.dataset not in exclude:
+                jobs.setdefault((job.results_dir, job.kind, job.key), job)
+    missing, seconds = 0, 0.0
+    for job in jobs.values():
+        path = Path(record_path(job.results_dir, job.kind, job.config)).resolve()
+        if not (clone / path.relative_to(ROOT)).is_file():
+            missing += 1
+            stored = read_record(job.results_dir, job.kind, job.config)
+            seconds += (record_seconds(stored) or 0.0) if stored else 0.0
+    return len(jobs), missing, seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,17 +103,15 @@ def main(argv: list[str] | None = None) -> int:
             kind, dataset = run.get("kind"), (run.get("config") or {}).get("dataset")
             if kind in RUN_KINDS and dataset not in args.exclude:
                 stored.append(f)
+        planned, missing, missing_s = unfinished(args.clone, args.profile, args.exclude)
         record = {
             "profile": args.profile,
             "status": "stopped",
             "started": started.isoformat(timespec="seconds"),
             "finished": stopped.isoformat(timespec="seconds"),
             "host": {"cpus": os.cpu_count()},
-            "training": {
-                "runs": len(stored),
-                "planned": planned_runs(ROOT, args.profile, args.exclude),
-                "workers": 2,
-            },
+            "training": {"runs": len(stored), "planned": planned, "workers": 2},
+            "unfinished": {"runs": missing, "stored_seconds": round(missing_s, 1)},
             "notebooks_s": None,
             "book_s": None,
             "total_s": round((stopped - started).total_seconds(), 1),

@@ -1,18 +1,15 @@
 """How far the same runs land when they are trained again: two results folders compared run by run.
 
 A run's record file is named by its configuration's hash, so a file present in both folders is the
-same run (same data, seed and parameters) trained twice. Between the two trainings something
-below the experiment changed: here, the code that trained the stored records against a fresh
-clone that trained them again from scratch (the statistics networks' ELU computed in float64,
-within 1 ulp of torch's float32 ELU, is the one change to the arithmetic at 9c59c0e). The script
-reports, per kind of run, how many records came out bit-for-bit equal and how far the test
-accuracies moved: the scale against which a difference of the grouped runs (issue 14) or between
-two seeds' worth of paired comparison must be read. Run from the repository root:
+same run (same data, seed and parameters) trained twice. What differs between the two trainings
+lies below the experiment: the code version that trained each record (rounding-level changes such
+as the statistics networks' ELU computed in float64 on the CPU, within 1 ulp; changes to what
+draws from the random streams), threads, load. The script reports, per kind of run, how many
+records came out with equal metrics and how far the test accuracies moved, and the ratio of the
+runs' own seconds (new over old): the scale against which the difference of a grouped run from
+its single run (issue 14) must be read. Run from the repository root:
 
     python3 benchmarks/rerun_drift.py OLD_RESULTS_DIR NEW_RESULTS_DIR [--out results/bench/rerun_drift.json]
-
-e.g. ``OLD_RESULTS_DIR`` a worktree of the commit before the records were replaced, at
-``results/paper``.
 """
 
 from __future__ import annotations
@@ -28,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ibcore.bench.machine import _utc_now  # noqa: E402
+from ibcore.bench.projection import record_seconds  # noqa: E402
 from ibcore.core.results import atomic_write_bytes  # noqa: E402
 
 RUN_KINDS = ("table1", "compression", "info_plane", "fig3", "figure1")
@@ -52,11 +50,16 @@ def _accuracy(record: dict[str, Any]) -> float | None:
 
 def compare(old_dir: Path, new_dir: Path) -> dict[str, Any]:
     groups: dict[str, dict[str, Any]] = {}
+    seconds = {"old": 0.0, "new": 0.0}
+    same_file = 0
     for new_path in sorted(new_dir.glob("*/*.json")):
         if new_path.parent.name not in RUN_KINDS or new_path.name.count(".") > 1:
             continue
         old_path = old_dir / new_path.parent.name / new_path.name
         if not old_path.is_file():
+            continue
+        if new_path.read_bytes() == old_path.read_bytes():  # the same stored record, not trained again
+            same_file += 1
             continue
         new, old = json.loads(new_path.read_text()), json.loads(old_path.read_text())
         if new.get("config") != old.get("config"):
@@ -65,6 +68,10 @@ def compare(old_dir: Path, new_dir: Path) -> dict[str, Any]:
             _group(new), {"runs": 0, "identical_metrics": 0, "accuracy_moves": [], "status_changes": 0}
         )
         g["runs"] += 1
+        s_old, s_new = record_seconds(old), record_seconds(new)
+        if s_old is not None and s_new is not None:
+            seconds["old"] += s_old
+            seconds["new"] += s_new
         g["identical_metrics"] += new.get("metrics") == old.get("metrics")
         g["status_changes"] += new.get("status") != old.get("status")
         a, b = _accuracy(old), _accuracy(new)
@@ -91,6 +98,10 @@ def compare(old_dir: Path, new_dir: Path) -> dict[str, Any]:
         "old": str(old_dir),
         "new": str(new_dir),
         "groups": rows,
+        "skipped_same_file": same_file,
+        # the runs' own seconds summed over the runs trained in both folders: the two trainings' loads
+        "seconds": {k: round(v, 1) for k, v in seconds.items()}
+        | {"new_over_old": round(seconds["new"] / seconds["old"], 3) if seconds["old"] else None},
     }
 
 

@@ -70,8 +70,8 @@ if measured_now:
     this_build = bench.run_benchmark(device, quick=run != "full", log=lambda _: None)
     bench.write_record(this_build, project_path(results_dir) / "bench", "this_build")
     records["this build"] = this_build
-headline_name = next((n for n in ("this build", "after", "latest") if n in records), None)
-headline_name = headline_name or (list(records)[-1] if records else None)
+# the headline: this build's measurement, else the newest stored record (records are oldest first)
+headline_name = "this build" if "this build" in records else (list(records)[-1] if records else None)
 headline = records.get(headline_name)
 NETS = {"mnist_mlp": "MNIST MLP", "cifar10_convnet": "CIFAR-10 conv-net"}
 
