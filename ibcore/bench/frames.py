@@ -12,23 +12,24 @@ from ibcore.bench.record import KIND
 from ibcore.core.results import project_path
 
 
-def read_records(folder: str | os.PathLike) -> dict[str, dict[str, Any]]:
-    """The benchmark records ``<folder>/<name>.json``, by name, oldest first."""
+def read_kind(folder: str | os.PathLike, kind: str, pattern: str = "*.json") -> dict[str, dict[str, Any]]:
+    """The JSON records of ``kind`` among ``<folder>/<pattern>``, by file name without ``.json``,
+    oldest first (by their ``date``); unreadable files and other kinds are left out."""
     folder = project_path(folder)
-    out: dict[str, dict[str, Any]] = {}
-    if not folder.is_dir():
-        return out
     found = []
-    for path in folder.glob("*.json"):
+    for path in sorted(folder.glob(pattern)) if folder.is_dir() else []:
         try:
             record = json.loads(path.read_text(encoding="utf8"))
         except (OSError, ValueError):
             continue
-        if isinstance(record, dict) and record.get("kind") == KIND:
+        if isinstance(record, dict) and record.get("kind") == kind:
             found.append((record.get("date", ""), path.stem, record))
-    for _, name, record in sorted(found):
-        out[name] = record
-    return out
+    return {name: record for _, name, record in sorted(found, key=lambda f: (f[0], f[1]))}
+
+
+def read_records(folder: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """The benchmark records ``<folder>/<name>.json``, by name, oldest first."""
+    return read_kind(folder, KIND)
 
 
 def read_paired(folder: str | os.PathLike, name: str = "paired_before_after") -> dict[str, Any] | None:
@@ -45,16 +46,7 @@ def read_projections(folder: str | os.PathLike) -> dict[str, dict[str, Any]]:
     """The projection records (:mod:`ibcore.bench.projection`) in ``folder``, by name, oldest first."""
     from ibcore.bench.projection import PROJECTION_KIND
 
-    folder = project_path(folder)
-    found = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            record = json.loads(path.read_text(encoding="utf8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(record, dict) and record.get("kind") == PROJECTION_KIND:
-            found.append((record.get("date", ""), path.stem, record))
-    return {name: record for _, name, record in sorted(found)}
+    return read_kind(folder, PROJECTION_KIND)
 
 
 def case_label(beta: float, penalty: str = "tied") -> str:

@@ -4,7 +4,6 @@ as one group (:mod:`ibcore.core.grouped`), and the records read back.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -16,7 +15,6 @@ from ibcore.bench.machine import _utc_now, machine_info, peak_rss_mib
 from ibcore.bench.steps import BATCH_SIZE, SIGMA
 from ibcore.core.activations import torch_float32_elu
 from ibcore.core.config import TrainConfig
-from ibcore.core.results import project_path
 from ibcore.core.runtime import resolve_device
 
 GROUPED_KIND = "bench_grouped"
@@ -114,16 +112,9 @@ def bench_grouped(
 
 def read_grouped(folder: str | os.PathLike) -> dict[str, dict[str, Any]]:
     """The grouped-run benchmark records ``<folder>/grouped*.json``, by name, oldest first."""
-    folder = project_path(folder)
-    found = []
-    for path in folder.glob("grouped*.json") if folder.is_dir() else []:
-        try:
-            record = json.loads(path.read_text(encoding="utf8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(record, dict) and record.get("kind") == GROUPED_KIND:
-            found.append((record.get("date", ""), path.stem, record))
-    return {name: record for _, name, record in sorted(found)}
+    from ibcore.bench.frames import read_kind
+
+    return read_kind(folder, GROUPED_KIND, "grouped*.json")
 
 
 def grouped_frame(records: dict[str, dict[str, Any]]):
