@@ -6,7 +6,9 @@ pipeline finished, its own ``results/<profile>/pipeline_timings.json`` is the re
 and the number of runs added). When it was stopped, the record says so: the minutes until the
 stop, the runs stored by then (records written after the start) out of the profile's runs on
 the other data sets, as this repository's stored records plan them, and the seconds this
-repository's records of the unfinished runs measured for themselves. Run from the repository root:
+repository's records of the unfinished runs measured for themselves. A build stopped and then
+resumed (the pipeline redoes no stored run) is recorded once it finishes, with ``--previous-s``
+the seconds of the earlier sitting. Run from the repository root:
 
     python3 benchmarks/from_scratch_record.py CLONE --started 2026-11-29T03:55:13 \
         [--stopped 2026-11-29T05:40:00] [--exclude cifar10] [--out FILE]
@@ -70,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--started", required=True, help="UTC time the build started (ISO 8601)")
     p.add_argument("--stopped", help="UTC time the build was stopped, when it did not finish")
     p.add_argument("--exclude", nargs="*", default=["cifar10"])
+    p.add_argument(
+        "--previous-s", type=float, default=0.0,
+        help="seconds of earlier sittings of the same build (stopped, then resumed): added to the total",
+    )  # fmt: skip
     p.add_argument("--note", default="")
     p.add_argument(
         "--out", type=Path, default=ROOT / "results" / "bench" / "paper_mnist_from_scratch_timings.json"
@@ -116,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
             "book_s": None,
             "total_s": round((stopped - started).total_seconds(), 1),
         }
+    if args.previous_s:
+        last = record["total_s"]
+        record["sittings_s"] = [round(args.previous_s, 1), round(last, 1)]
+        record["total_s"] = round(args.previous_s + last, 1)
     record |= {"commit": commit, "excluded_datasets": args.exclude, "note": args.note}
     atomic_write_bytes(args.out, (json.dumps(record, indent=1) + "\n").encode())
     print(json.dumps({k: v for k, v in record.items() if k != "notebooks"}, indent=1))
