@@ -409,6 +409,26 @@ if rerun_path.is_file():
             missing="no accuracy",
         )
     )  # fmt: skip
+rerun_claims_path = project_path(bench_dir) / "rerun_claims.json"
+if rerun_claims_path.is_file():
+    rc = json.loads(rerun_claims_path.read_text())
+    changed = [r for r in rc["rows"] if not r["same_verdict"]]
+    report.show_md(
+        f"**What the claims page concludes from each training** (`benchmarks/rerun_claims.py`, `{rerun_claims_path.name}`): "
+        f"of the {len(rc['rows'])} claim rows of the `{rc['profile']}` profile, "
+        f"{len(rc['rows']) - len(changed)} get the same verdict from the stored records and from the runs trained "
+        f"again, {len(changed)} a different one" + (":" if changed else ".")
+    )
+    if changed:
+        report.show_html(
+            report.html_table(
+                pd.DataFrame(changed),
+                {
+                    "claim": "claim", "old_verdict": "stored records", "new_verdict": "trained again",
+                    "old_ours": "numbers, stored", "new_ours": "numbers, trained again",
+                },
+            )
+        )  # fmt: skip
 gpu_paper = project_path(bench_dir) / "gpu_paper_timings.json"
 if gpu_paper.is_file():
     gp = json.loads(gpu_paper.read_text())
