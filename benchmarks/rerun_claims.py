@@ -3,9 +3,10 @@
 ``benchmarks/rerun_drift.py`` compares two results folders run by run; this script compares what
 the book concludes from each: every claim row of :func:`ibcore.report.claims.claims_for` (our
 numbers and the verdict: holds, does not hold, inconclusive, not measurable) computed from the
-stored records and from the same runs trained again. Both folders must hold every run of the
-profile (and the exact bounds of Figure 3's runs, which the claims page computes once). Run from
-the repository root:
+stored records and from the same runs trained again, and the compression study's answers (each
+penalty at its validation choice against beta = 0, MNIST 1 % and stage 3). Both folders must
+hold every run of the profile (and the exact bounds of Figure 3's runs, which the claims page
+computes once). Run from the repository root:
 
     python3 benchmarks/rerun_claims.py OLD_RESULTS_DIR NEW_RESULTS_DIR [--profile paper] \
         [--out results/bench/rerun_claims.json]
@@ -24,6 +25,27 @@ sys.path.insert(0, str(ROOT))
 from ibcore.bench.machine import _utc_now  # noqa: E402
 from ibcore.core.results import atomic_write_bytes  # noqa: E402
 from ibcore.report import claims  # noqa: E402
+
+ANSWER_KEYS = ("penalty", "beta", "val_accuracy", "n", "mean", "low", "high", "verdict")
+
+
+def compression_answers(results_dir: Path, profile: str) -> dict[str, list[dict]]:
+    """The compression study's answers (MNIST 1 %: each penalty at its validation choice against
+    beta = 0; MNIST 100 %: stage 3) from the records under ``results_dir``."""
+    from ibcore.core.results import load_records
+    from ibcore.experiments import compression
+    from ibcore.orchestration.jobs import stem_params
+
+    params = stem_params(profile)["compression"]
+    records = load_records(results_dir, compression.KIND, statuses=("complete", "diverged"))
+
+    def keep(rows: list[dict]) -> list[dict]:
+        return [{k: r.get(k) for k in ANSWER_KEYS} for r in rows]
+
+    return {
+        "stage1": keep(compression.paired_rows(params, records)),
+        "stage3": keep(compression.transfer_rows(params, records)),
+    }
 
 
 def compare(old_dir: Path, new_dir: Path, profile: str) -> dict:
@@ -61,6 +83,10 @@ def compare(old_dir: Path, new_dir: Path, profile: str) -> dict:
         "new": str(new_dir),
         "rows": rows,
         "changed": sum(not r["same_verdict"] for r in rows),
+        "compression": {
+            "old": compression_answers(old_dir, profile),
+            "new": compression_answers(new_dir, profile),
+        },
     }
 
 
@@ -81,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         mark = "  " if row["same_verdict"] else "**"
         print(f"{mark} {row['key']}[{row['row']}]: {row['old_verdict']} -> {row['new_verdict']}")
         print(f"     old: {row['old_ours']}\n     new: {row['new_ours']}")
+    for stage in ("stage1", "stage3"):
+        for old, new in zip(
+            record["compression"]["old"][stage], record["compression"]["new"][stage], strict=False
+        ):
+            print(f"compression {stage} {old['penalty']}: {old['verdict']} -> {new['verdict']}")
     print(f"{record['changed']} of {len(record['rows'])} verdicts changed; wrote {args.out}")
     return 0
 
