@@ -437,8 +437,9 @@ if rerun_claims_path.is_file():
             "The compression study's answers (each penalty at its validation choice against β = 0, paired "
             "difference of test accuracy in points with its 95 % interval) from the stored records and from "
             f"the runs trained again: {sum(a['same'] for a in answers)} of {len(answers)} verdicts agree. "
-            "Effects of a few tenths of a point, and a validation choice between close settings, do not "
-            "survive a rerun at rounding level: read these verdicts with that in mind."
+            "Effects of a few tenths of a point, and a validation choice between close settings, did not "
+            "survive this rerun (same configurations and seeds, code changed at rounding level): read these "
+            "verdicts with that in mind."
         )
         report.show_html(
             report.html_table(
