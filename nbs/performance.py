@@ -56,6 +56,7 @@ import pandas as pd
 from myst_nb import glue
 
 from ibcore import bench
+from ibcore.bench import goals
 from ibcore.core.results import project_path
 from ibcore.report import pages as report
 from ibcore.report.plotting import page_figure, set_style
@@ -419,31 +420,19 @@ if rerun_claims_path.is_file():
         f"{len(rc['rows']) - len(changed)} get the same verdict from the stored records and from the runs trained "
         f"again, {len(changed)} a different one" + (":" if changed else ".")
     )
-    answers = []
-    for stage, cell in (("stage1", "MNIST 1 %"), ("stage3", "MNIST 100 %")):
-        for o, n in zip(rc["compression"]["old"][stage], rc["compression"]["new"][stage], strict=False):
-            answers.append(
-                {
-                    "cell": cell, "penalty": o["penalty"], "beta_old": o["beta"], "beta_new": n["beta"],
-                    "old": f"{report.sig(o['mean'], 2)} [{report.sig(o['low'], 2)}, {report.sig(o['high'], 2)}] {o['verdict']}"
-                    if o.get("mean") is not None else o["verdict"],
-                    "new": f"{report.sig(n['mean'], 2)} [{report.sig(n['low'], 2)}, {report.sig(n['high'], 2)}] {n['verdict']}"
-                    if n.get("mean") is not None else n["verdict"],
-                    "same": o["verdict"] == n["verdict"],
-                }
-            )  # fmt: skip
-    if answers:
+    answers = goals.rerun_answers_frame(rc)
+    if len(answers):
         report.show_md(
             "The compression study's answers (each penalty at its validation choice against β = 0, paired "
             "difference of test accuracy in points with its 95 % interval) from the stored records and from "
-            f"the runs trained again: {sum(a['same'] for a in answers)} of {len(answers)} verdicts agree. "
+            f"the runs trained again: {int(answers['same'].sum())} of {len(answers)} verdicts agree. "
             "Effects of a few tenths of a point, and a validation choice between close settings, did not "
             "survive this rerun (same configurations and seeds, code changed at rounding level): read these "
             "verdicts with that in mind."
         )
         report.show_html(
             report.html_table(
-                pd.DataFrame(answers),
+                answers,
                 {
                     "cell": "cell", "penalty": "penalty", "beta_old": "β chosen, stored", "old": "stored records",
                     "beta_new": "β chosen, trained again", "new": "trained again", "same": "same verdict",
@@ -563,32 +552,9 @@ if projections:
         "the book and the compression study's wait for its first stage are not in it; a record's "
         "seconds are those of the load it ran under."
     )
-    rows = []
-    for name, pr in projections.items():
-        for r in pr["by_kind"]:
-            rows.append(
-                {
-                    "projection": name,
-                    "kind": r["kind"],
-                    "dataset": r["dataset"],
-                    "runs": r["runs"],
-                    "minutes": r["seconds"] / 60,
-                }
-            )
-        rows.append(
-            {
-                "projection": name,
-                "kind": f"**all ({pr['workers']} workers: projected wall {report.sig(pr['projected_wall_s'] / 60)} min)**",
-                "dataset": "without " + ", ".join(pr["excluded_datasets"])
-                if pr["excluded_datasets"]
-                else "all",
-                "runs": pr["runs"],
-                "minutes": pr["run_seconds"] / 60,
-            }
-        )
     report.show_html(
         report.html_table(
-            pd.DataFrame(rows),
+            goals.projection_frame(projections),
             {
                 "projection": "record",
                 "kind": "runs of",
@@ -607,74 +573,15 @@ if projections:
 # record from a GPU is stored: this project's machine has none.
 
 # %% tags=["remove-input"]
-goal_rows = []
-gpu_benches = {n: r for n, r in records.items() if r["machine"]["device"].startswith("cuda")}
-for label, penalty in (("tied critic", "tied"), ("the paper's AA-MINE penalty", "aamine")):
-    gpu_ratios = [
-        r["ratio_to_ce"]
-        for rec in gpu_benches.values()
-        for r in rec["training_steps"]
-        if r["step"] == "ib" and r["net"] == "mnist_mlp" and (r["beta"] or 0) > 0
-        and r.get("penalty", "tied") == penalty
-    ]  # fmt: skip
-    cpu_ratios = (
-        [
-            r["ratio_to_ce"]
-            for r in headline["training_steps"]
-            if r["step"] == "ib"
-            and r["net"] == "mnist_mlp"
-            and (r["beta"] or 0) > 0
-            and r.get("penalty", "tied") == penalty
-        ]  # fmt: skip
-        if headline is not None
-        else []
-    )
-    goal_rows.append(
-        {
-            "goal": f"an IB step of the MNIST MLP ({label}) at most 2x a CE step on a GPU",
-            "measured": (f"worst layer {report.sig(max(gpu_ratios), 2)}x" if gpu_ratios else "no GPU record")
-            + (f"; on this record's CPU {report.sig(max(cpu_ratios), 2)}x" if cpu_ratios else ""),
-            "verdict": ("met" if max(gpu_ratios) <= 2 else "not met") if gpu_ratios else "not measured",
-        }
-    )
-goal_rows.append(
-    {
-        "goal": "the whole paper profile from scratch in at most 10 min on one H200",
-        "measured": "no GPU record (`gpu_paper_timings.json`)"
-        if not gpu_paper.is_file()
-        else f"{gp['runs_stored']} of {gp['runs_planned']} runs in {report.sig(gp['wall_s'] / 60)} min",
-        "verdict": "not measured"
-        if not gpu_paper.is_file()
-        else ("met" if gp["status"] == "complete" and gp["wall_s"] <= 600 else "not met"),
-    }
+goal_table = goals.goals_frame(
+    records,
+    headline,
+    json.loads(gpu_paper.read_text()) if gpu_paper.is_file() else None,
+    scratch,
+    last if grouped_records else None,
 )
-if scratch is not None:
-    scratch_done = scratch["status"] == "complete"
-    goal_rows.append(
-        {
-            "goal": "the paper profile without CIFAR-10 in at most 60 min on 2 CPU cores",
-            "measured": f"{report.sig(scratch['total_s'] / 60)} min"
-            + (
-                ""
-                if scratch_done
-                else f", stopped with {scratch['training']['runs']} of {scratch['training'].get('planned')} runs"
-            ),
-            "verdict": "met"
-            if scratch_done and scratch["total_s"] <= 3600
-            else ("not met" if scratch["total_s"] > 3600 else "not shown"),
-        }
-    )
-if grouped_records:
-    goal_rows.append(
-        {
-            "goal": "grouped runs: runs per hour against one at a time, on this CPU",
-            "measured": f"{report.sig(last['speedup'], 2)}x ({report.sig(last['grouped']['runs_per_hour'])} against "
-            f"{report.sig(last['single']['runs_per_hour'])} runs/h)",
-            "verdict": "measured",
-        }
-    )
 report.show_html(
-    report.html_table(pd.DataFrame(goal_rows), {"goal": "goal", "measured": "measured", "verdict": "verdict"})
+    report.html_table(goal_table, {"goal": "goal", "measured": "measured", "verdict": "verdict"})
 )
 
 # %% [markdown]

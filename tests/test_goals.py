@@ -1,0 +1,47 @@
+"""Issue 14's goals table and the rerun tables of the performance page (ibcore.bench.goals)."""
+
+from __future__ import annotations
+
+from ibcore.bench import goals
+
+
+def _bench(device: str, tied: float, aamine: float) -> dict:
+    rows = [{"step": "ce", "net": "mnist_mlp", "beta": None, "ratio_to_ce": 1.0}]
+    rows += [
+        {"step": "ib", "net": "mnist_mlp", "beta": 1e-3, "penalty": p, "layer": 1, "ratio_to_ce": r}
+        for p, r in (("tied", tied), ("aamine", aamine))
+    ]
+    return {"machine": {"device": device}, "training_steps": rows}
+
+
+def test_gpu_goals_are_not_measured_without_a_gpu_record_and_judged_with_one() -> None:
+    cpu = _bench("cpu", 1.7, 5.2)
+    scratch = {"status": "complete", "total_s": 6621.5, "training": {"runs": 37}}
+    frame = goals.goals_frame({"latest": cpu}, cpu, None, scratch, None)
+    assert list(frame.verdict) == ["not measured", "not measured", "not measured", "not met"]
+    assert "on this record's CPU 5.2x" in frame.measured[1]
+    gpu = _bench("cuda:0", 1.5, 3.0)
+    frame = goals.goals_frame(
+        {"gpu": gpu},
+        cpu,
+        {"runs_stored": 9, "runs_planned": 9, "wall_s": 500.0, "status": "complete"},
+        None,
+        None,
+    )
+    assert list(frame.verdict) == ["met", "not met", "met"]
+
+
+def test_a_stopped_build_past_the_limit_is_not_met_and_one_under_it_not_shown() -> None:
+    over = {"status": "stopped", "total_s": 5208.0, "training": {"runs": 302, "planned": 339}}
+    under = {**over, "total_s": 1800.0}
+    assert goals.goals_frame({}, None, None, over, None).verdict.iloc[-1] == "not met"
+    assert goals.goals_frame({}, None, None, under, None).verdict.iloc[-1] == "not shown"
+
+
+def test_rerun_answers_pair_the_two_trainings() -> None:
+    row = {"penalty": "pairwise_kl", "beta": 0.1, "mean": 0.16, "low": 0.03, "high": 0.30, "verdict": "holds"}
+    new = {**row, "beta": 1.0, "mean": -1.87, "low": -2.48, "high": -1.26, "verdict": "does not hold"}
+    rc = {"compression": {"old": {"stage1": [row], "stage3": []}, "new": {"stage1": [new], "stage3": []}}}
+    frame = goals.rerun_answers_frame(rc)
+    assert len(frame) == 1 and not frame.same.iloc[0] and frame.beta_new.iloc[0] == 1.0
+    assert frame.new.iloc[0] == "\u22121.9 [\u22122.5, \u22121.3] does not hold"  # typographic minus
