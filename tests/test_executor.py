@@ -7,6 +7,7 @@ the same run twice (a lock file per run).
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import shutil
@@ -189,6 +190,25 @@ def test_a_run_whose_worker_died_is_retried_and_stored(tmp_path):
     assert (tmp_path / "crashed").exists(), "a worker died"
     assert not summary["failed"] and sum("done in" in line for line in lines) == 1
     assert all(jobs_.is_stored(j) for j in jobs)
+
+
+def _note_environ(job: jobs_.Job, device: str, data_dir: str | None) -> float | None:
+    names = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")
+    (Path(job.results_dir) / "environ.json").write_text(json.dumps({k: os.environ.get(k) for k in names}))
+    return jobs_.run_job(job, device, data_dir)
+
+
+def test_workers_start_without_dasks_malloc_trim_threshold(tmp_path, monkeypatch):
+    """Dask's MALLOC_TRIM_THRESHOLD_ turns off glibc's dynamic mmap threshold and made every run
+    ~1.6x slower in the workers (ibcore.orchestration.executor.NO_MALLOC_TRIM); the embedded
+    cluster's workers start without it, single-threaded as before."""
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)  # another test's cluster may have set it here
+    jobs = jobs_.stem_jobs("table1", _params(tmp_path, [0]))
+    summary = compute.run_jobs(jobs, workers=2, log=lambda _: None, runner=_note_environ)
+    assert not summary["failed"]
+    seen = json.loads((tmp_path / "environ.json").read_text())
+    assert seen == {"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}
+    assert "MALLOC_TRIM_THRESHOLD_" not in os.environ  # nor is this process's environment changed
 
 
 def _note_pid(job: jobs_.Job, device: str, data_dir: str | None) -> float | None:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from ibcore.bench.grouped_runs import bench_grouped, grouped_frame
 from ibcore.bench.record import markdown_report, run_benchmark, write_record
 from ibcore.bench.steps import NETS
+from ibcore.core.cpu_matmul import BACKENDS, cpu_matmul
 from ibcore.core.results import atomic_write_bytes, project_path
 
 
@@ -24,6 +25,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--name", default="latest", help="record name: <out>/<name>.json (default latest)")
     parser.add_argument("--quick", action="store_true", help="a few seconds: one short round of everything")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument(
+        "--cpu-matmul", default="auto", choices=list(BACKENDS),
+        help="library of float32 CPU products (ibcore.core.cpu_matmul; default auto: oneDNN where float32)",
+    )  # fmt: skip
     parser.add_argument("--nets", nargs="+", default=list(NETS), choices=list(NETS), help="nets to time")
     parser.add_argument(
         "--grouped", action="store_true",
@@ -66,6 +71,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps({k: v for k, v in record.items() if k != "by_kind"}, indent=1))
         print(f"[bench] wrote {path}")
         return 0
+    try:
+        with cpu_matmul(args.cpu_matmul):
+            return _measure(args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+def _measure(args: argparse.Namespace) -> int:
+    """The grouped or the full benchmark, with the CPU matmul library in effect."""
     if args.grouped:
         record = bench_grouped(args.device, args.steps, args.quick, args.threads, args.capture)
         name = args.name if args.name != "latest" else f"grouped_{record['machine']['device'].split(':')[0]}"
@@ -74,11 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(grouped_frame({name: record}).to_string(index=False))
         print(f"[bench] wrote {path}")
         return 0
-    try:
-        record = run_benchmark(args.device, quick=args.quick, threads=args.threads, nets=args.nets)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    record = run_benchmark(args.device, quick=args.quick, threads=args.threads, nets=args.nets)
     path = write_record(record, args.out, args.name)
     print(markdown_report(record))
     print(f"[bench] wrote {path} and {path.with_suffix('.md')} in {record['wall_s']:.0f} s")

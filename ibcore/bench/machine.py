@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch.utils import benchmark
 
+from ibcore.core import cpu_matmul
+
 
 def _utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -48,6 +50,7 @@ def machine_info(device: torch.device) -> dict[str, Any]:
         "device": str(device),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "threads": torch.get_num_threads(),
+        "cpu_matmul": cpu_matmul.in_effect(),
     }
     try:
         info["load_avg_start"] = [round(x, 2) for x in os.getloadavg()]

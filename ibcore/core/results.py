@@ -79,8 +79,11 @@ def record_path(results_dir: str | os.PathLike, kind: str, config: dict[str, Any
 
 
 def environment(device: torch.device | str | None = None) -> dict[str, Any]:
-    """Library versions and the device a run used."""
+    """Library versions and the device a run used; on the CPU also the library of its float32
+    matrix products (:mod:`ibcore.core.cpu_matmul`)."""
     import numpy
+
+    from ibcore.core import cpu_matmul
 
     env = {
         "python": platform.python_version(),
@@ -89,6 +92,8 @@ def environment(device: torch.device | str | None = None) -> dict[str, Any]:
         "platform": platform.platform(),
         "device": str(device) if device is not None else None,
     }
+    if device is not None and torch.device(device).type == "cpu":
+        env["cpu_matmul"] = cpu_matmul.in_effect()
     if device is not None and torch.device(device).type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return env

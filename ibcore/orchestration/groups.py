@@ -130,9 +130,10 @@ def run_group_job(job: Job, device: str = "auto", data_dir: str | None = None) -
             if not _is_stored(member):
                 todo.append(member)
         if todo:
+            from ibcore.core.cpu_matmul import cpu_matmul
             from ibcore.core.runtime import torch_threads
 
-            with torch_threads():  # one thread, as every single run (ibcore.core.runtime.RUN_THREADS)
+            with torch_threads(), cpu_matmul():  # as every single run (ibcore.orchestration.jobs.run_job)
                 _train(todo, job.results_dir, job.kind, device, data_dir)
     if away:
         raise away[0]
