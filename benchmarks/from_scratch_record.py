@@ -65,6 +65,22 @@ def unfinished(clone: Path, profile: str, exclude: list[str]) -> tuple[int, int,
     return len(jobs), missing, seconds
 
 
+def libraries_used(results: Path, started: datetime) -> list[str]:
+    """The CPU matmul libraries the build's own run records name (``environment.cpu_matmul``;
+    "mkl" for a record from before :mod:`ibcore.core.cpu_matmul`, which names none)."""
+    seen = set()
+    for f in results.glob("*/*.json"):
+        if f.name.count(".") != 1 or f.stat().st_mtime < started.timestamp():
+            continue
+        try:
+            run = json.loads(f.read_text())
+        except ValueError:
+            continue
+        if run.get("kind") in RUN_KINDS and (run.get("environment") or {}).get("device") == "cpu":
+            seen.add(run["environment"].get("cpu_matmul", "mkl"))
+    return sorted(seen)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("clone", type=Path)
@@ -126,7 +142,12 @@ def main(argv: list[str] | None = None) -> int:
         last = record["total_s"]
         record["sittings_s"] = [round(args.previous_s, 1), round(last, 1)]
         record["total_s"] = round(args.previous_s + last, 1)
-    record |= {"commit": commit, "excluded_datasets": args.exclude, "note": args.note}
+    record |= {
+        "commit": commit,
+        "excluded_datasets": args.exclude,
+        "cpu_matmul": libraries_used(results, started),
+        "note": args.note,
+    }
     atomic_write_bytes(args.out, (json.dumps(record, indent=1) + "\n").encode())
     print(json.dumps({k: v for k, v in record.items() if k != "notebooks"}, indent=1))
     print(f"wrote {args.out}")

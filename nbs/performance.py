@@ -56,7 +56,7 @@ import pandas as pd
 from myst_nb import glue
 
 from ibcore import bench
-from ibcore.bench import goals
+from ibcore.bench import goals, libraries
 from ibcore.core.results import project_path
 from ibcore.report import pages as report
 from ibcore.report.plotting import page_figure, set_style
@@ -331,6 +331,92 @@ if paired is not None:
     )
 
 # %% [markdown]
+# ## Two settings below the training loop
+#
+# Two settings outside the training code made every CPU run slower than it had to be. Both are
+# changed; neither changes what a run computes beyond the rounding of its float32 products.
+#
+# - **The workers' memory allocator.** Dask starts its worker processes with
+#   `MALLOC_TRIM_THRESHOLD_=65536`, to hand freed memory back to the system. Setting that variable
+#   turns off glibc's dynamic mmap threshold, so every block over 128 KiB (one batch of 128 x 512
+#   float32 activations is 256 KiB) is mapped afresh, and its pages faulted in, at every
+#   allocation. The pipeline's embedded cluster now starts its workers without it
+#   (`ibcore.orchestration.executor.NO_MALLOC_TRIM`; `tests/test_executor.py` checks the workers'
+#   environment). Every run stored before this change that a worker process trained was slowed
+#   by it, and so was the 110-minute build below.
+# - **The library of the float32 matrix products.** torch multiplies float32 matrices on the CPU
+#   with MKL, which on this AMD EPYC runs its AVX2 code (about 105 GFLOP/s per core). oneDNN's
+#   AVX-512 kernels compute the same float32 products about twice as fast. torch hands them to
+#   oneDNN only when allowed to compute in bfloat16; on a CPU without AMX oneDNN still computes in
+#   float32, but elsewhere it may not, so `ibcore.core.cpu_matmul` takes oneDNN only after checking
+#   on the machine that its products at the nets' shapes are float32-accurate (relative error at
+#   most 1e-5 against float64; a bfloat16 product is off by about 1e-3). The two libraries sum in
+#   different orders, so a run trained with one does not repeat bit for bit with the other (the rerun
+#   study under "Many runs at once" shows how far such rounding moves a run). Each record
+#   names its library (`environment.cpu_matmul`); the records stored before this change name none
+#   and were all trained with MKL. `IBCORE_CPU_MATMUL=mkl` restores MKL.
+
+# %% tags=["remove-input"]
+worker_env_path = project_path(bench_dir) / "worker_environment.json"
+if worker_env_path.is_file():
+    we = json.loads(worker_env_path.read_text())
+    report.show_md(
+        f"**Table S4.** One iteration timed in four places (`benchmarks/worker_environment.py`, "
+        f"{when(we)}, {we['machine']['cpu']}, load {we['machine']['load_avg_start'][0]}; the median over "
+        f"{we['rows'][0]['rounds']} rounds taken in turn): an IB iteration of layer 1 of the MNIST MLP "
+        "(tied critic, beta = 1e-3) and a cross-entropy iteration, in milliseconds."
+    )
+    report.show_html(
+        report.html_table(
+            pd.DataFrame(we["rows"]),
+            {
+                "place": "where", "malloc_trim_threshold": "MALLOC_TRIM_THRESHOLD_", "cpu_matmul": "products by",
+                "ib_layer1_ms": "IB iteration, layer 1 (ms)", "ce_ms": "CE iteration (ms)",
+            },
+            missing={"malloc_trim_threshold": "not set"},
+        )
+    )  # fmt: skip
+by_library = libraries.newest_by_library(records)
+if {"mkl", "onednn"} <= set(by_library):
+    (mkl_name, mkl_rec), (dnn_name, dnn_rec) = by_library["mkl"], by_library["onednn"]
+    report.show_md(
+        f"**Table S5.** The benchmark under each library: records `{mkl_name}` (MKL, {when(mkl_rec)}) and "
+        f"`{dnn_name}` (oneDNN, {when(dnn_rec)}), milliseconds per iteration (estimators: per step) and "
+        "the speed-up of oneDNN."
+    )
+    report.show_html(
+        report.html_table(
+            libraries.step_library_frame(mkl_rec, dnn_rec),
+            {"what": "iteration", "MKL ms": "MKL (ms)", "oneDNN ms": "oneDNN (ms)", "speed-up": "speed-up"},
+        )
+    )
+library_runs = libraries.read_library_runs(bench_dir)
+if library_runs is not None:
+    lf = libraries.runs_library_frame(library_runs)
+    summary = library_runs["summary"]
+    moves = (lf.onednn_acc - lf.mkl_acc).abs().dropna()
+    report.show_md(
+        f"**Table S6.** Paper-profile runs trained with each library at once, one process per library "
+        f"on the two cores (`benchmarks/cpu_matmul_runs.py`, {library_runs['started'][:16].replace('T', ' ')} "
+        f"UTC): one run of each of the {len(lf)} kinds that cost most, "
+        f"{report.sig(100 * summary['sampled_share'])} % of the profile's run time. Their run time fell to "
+        f"**{report.sig(summary['pooled_ratio'], 2)}** of MKL's in all ({report.sig(lf.ratio.min(), 2)} to "
+        f"{report.sig(lf.ratio.max(), 2)} by kind); cross-entropy gains most, its steps being all products. "
+        f"The test accuracies of a run trained both ways differ by up to {report.sig(moves.max(), 2)} "
+        "points: rounding, as in the rerun study."
+    )
+    report.show_html(
+        report.html_table(
+            lf,
+            {
+                "kind": "runs of", "run": "run", "mkl_s": "MKL (s)", "onednn_s": "oneDNN (s)",
+                "ratio": "oneDNN / MKL", "mkl_acc": "test accuracy, MKL (%)", "onednn_acc": "test accuracy, oneDNN (%)",
+            },
+            missing={"mkl_acc": "no accuracy", "onednn_acc": "no accuracy"},
+        )
+    )  # fmt: skip
+
+# %% [markdown]
 # ## Many runs at once
 #
 # Runs of one cell that differ only in seed, $\beta$ or $\sigma$ can train together: their nets,
@@ -544,6 +630,21 @@ if scratch is not None:
             f"**{'not met' if total_min > 60 else 'not shown'}**."
             + (f" {scratch['note']}" if scratch.get("note") else "")
         )
+earlier = [
+    json.loads(path.read_text())
+    for path in sorted(project_path(bench_dir).glob("paper_mnist_from_scratch_timings_*.json"))
+]
+if scratch is not None and earlier:
+    report.show_md(
+        "**The same job built earlier:** "
+        + "; ".join(
+            f"{report.sig(e['total_s'] / 60)} min at commit `{e.get('commit', '?')}` "
+            f"(finished {e['finished'][:16].replace('T', ' ')} UTC)"
+            for e in earlier
+        )
+        + ". Those builds ran their workers with Dask's `MALLOC_TRIM_THRESHOLD_` and MKL's products "
+        "(the two settings above)."
+    )
 if projections:
     report.show_md(
         "**Projected from the stored runs' own timings** (`python3 -m ibcore.bench --project paper "
@@ -579,6 +680,7 @@ goal_table = goals.goals_frame(
     json.loads(gpu_paper.read_text()) if gpu_paper.is_file() else None,
     scratch,
     last if grouped_records else None,
+    library_runs,
 )
 report.show_html(
     report.html_table(goal_table, {"goal": "goal", "measured": "measured", "verdict": "verdict"})

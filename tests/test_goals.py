@@ -45,3 +45,17 @@ def test_rerun_answers_pair_the_two_trainings() -> None:
     frame = goals.rerun_answers_frame(rc)
     assert len(frame) == 1 and not frame.same.iloc[0] and frame.beta_new.iloc[0] == 1.0
     assert frame.new.iloc[0] == "\u22121.9 [\u22122.5, \u22121.3] does not hold"  # typographic minus
+
+
+def test_the_cpu_goal_is_projected_with_onednn_until_a_build_with_it_is_measured() -> None:
+    runs = {
+        "pairs": [{"ratio": 0.8}] * 3,
+        "summary": {"projected_wall_min": 61.0, "measured_wall_min": 110.4, "projected_over_quiet": 0.55},
+    }
+    old = {"status": "complete", "total_s": 6621.5, "training": {"runs": 37}}
+    frame = goals.goals_frame({}, None, None, old, None, runs)
+    assert list(frame.verdict[-2:]) == ["not met", "not met (projected)"]
+    assert "projected 61.0 min" in frame.measured.iloc[-1] and "3 paired runs" in frame.measured.iloc[-1]
+    new = {"status": "complete", "total_s": 3300.0, "training": {"runs": 339}, "cpu_matmul": ["onednn"]}
+    frame = goals.goals_frame({}, None, None, new, None, runs)
+    assert frame.verdict.iloc[-1] == "met" and "(float32 products by onednn)" in frame.measured.iloc[-1]

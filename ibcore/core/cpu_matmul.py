@@ -32,7 +32,7 @@ ENV_VAR = "IBCORE_CPU_MATMUL"
 #: products of these sizes are off by ~1e-6, bfloat16 ones by ~1e-3.
 FLOAT32_TOLERANCE = 1e-5
 #: (m, k, n) of the products checked: the MNIST MLP's layers and critics at batch 128, and the
-#: transposed products of their weight gradients.
+#: transposed products of their weight gradients; each also as a batch of 4 (grouped runs).
 CHECKED_SHAPES = ((128, 784, 512), (512, 128, 784), (128, 512, 256), (128, 256, 10), (128, 512, 128))
 
 
@@ -45,12 +45,14 @@ def in_effect() -> str:
     return "onednn" if torch.backends.mkldnn.matmul.fp32_precision == "bf16" else "mkl"
 
 
-def relative_error(m: int, k: int, n: int, transposed: bool = False) -> float:
+def relative_error(m: int, k: int, n: int, transposed: bool = False, batch: int = 0) -> float:
     """max |A B - (A B)_float64| / max |(A B)_float64| of float32 A [m, k], B [k, n] under the
-    library in effect (B given transposed in memory when ``transposed``)."""
+    library in effect (B given transposed in memory when ``transposed``; ``batch`` > 0: that many
+    products at once, as the grouped runs' batched products)."""
     gen = torch.Generator().manual_seed(m * 1_000_003 + k * 1009 + n)
-    a = torch.randn(m, k, generator=gen)
-    b = torch.randn(n, k, generator=gen).T if transposed else torch.randn(k, n, generator=gen)
+    lead = (batch,) if batch else ()
+    a = torch.randn(*lead, m, k, generator=gen)
+    b = torch.randn(*lead, n, k, generator=gen).mT if transposed else torch.randn(*lead, k, n, generator=gen)
     exact = a.double() @ b.double()
     return float((a @ b).double().sub(exact).abs().max() / exact.abs().max())
 
@@ -65,9 +67,10 @@ def onednn_is_float32() -> bool:
     try:
         _set("onednn")
         return all(
-            relative_error(m, k, n, t) <= FLOAT32_TOLERANCE
+            relative_error(m, k, n, t, batch) <= FLOAT32_TOLERANCE
             for m, k, n in CHECKED_SHAPES
             for t in (False, True)
+            for batch in (0, 4)
         )
     finally:
         torch.backends.mkldnn.matmul.fp32_precision = previous
