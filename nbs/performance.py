@@ -536,6 +536,40 @@ if rerun_claims_path.is_file():
                 },
             )
         )  # fmt: skip
+drift_lib_path = project_path(bench_dir) / "rerun_drift_library.json"
+claims_lib_path = project_path(bench_dir) / "rerun_claims_library.json"
+if drift_lib_path.is_file() and claims_lib_path.is_file():
+    drift_lib, claims_lib = json.loads(drift_lib_path.read_text()), json.loads(claims_lib_path.read_text())
+    lib_changed = [r for r in claims_lib["rows"] if not r["same_verdict"]]
+    lib_answers = goals.rerun_answers_frame(claims_lib)
+    moved = pd.DataFrame(drift_lib["groups"])
+    report.show_md(
+        "**The same runs trained with MKL and with oneDNN** (`rerun_drift_library.json`, "
+        "`rerun_claims_library.json`): the two from-scratch builds of the paper profile without CIFAR-10, "
+        "the first with MKL's products (commit `9c59c0e`), the second with oneDNN's (commit `c20dbec`), "
+        "whose training code is otherwise the same: they differ by the rounding of the products. Over "
+        f"{int(moved.runs.sum())} runs the test accuracies moved by a median of "
+        f"{report.sig(moved.median_abs_move_pts.median(), 2)} points per kind of run and by up to "
+        f"{report.sig(moved.max_abs_move_pts.max(), 2)}; {len(lib_changed)} of {len(claims_lib['rows'])} claim "
+        f"rows and {int((~lib_answers['same']).sum())} of {len(lib_answers)} compression answers got another "
+        "verdict"
+        + (
+            ": " + "; ".join(f"{r['claim']}: {r['old_verdict']} → {r['new_verdict']}" for r in lib_changed)
+            if lib_changed
+            else ""
+        )
+        + ". The table gives each answer's validation choice of β under both libraries."
+    )
+    report.show_html(
+        report.html_table(
+            lib_answers,
+            {
+                "cell": "cell", "penalty": "penalty", "beta_old": "β chosen, MKL", "old": "MKL",
+                "beta_new": "β chosen, oneDNN", "new": "oneDNN", "same": "same verdict",
+            },
+            missing={"beta_old": "—", "beta_new": "—"},
+        )
+    )  # fmt: skip
 gpu_paper = project_path(bench_dir) / "gpu_paper_timings.json"
 if gpu_paper.is_file():
     gp = json.loads(gpu_paper.read_text())
@@ -651,7 +685,9 @@ if projections:
         "--exclude cifar10`, `ibcore.bench.projection`): the seconds each stored record measured for "
         "itself, summed, and the runs packed longest first onto the worker processes. The notebooks, "
         "the book and the compression study's wait for its first stage are not in it; a record's "
-        "seconds are those of the load it ran under."
+        "seconds are those of the load it ran under and, for a run a worker process trained before the "
+        "two settings above changed, of Dask's allocator setting and MKL's products: the measured build "
+        "above is the figure to read."
     )
     report.show_html(
         report.html_table(
