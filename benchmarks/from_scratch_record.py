@@ -65,10 +65,9 @@ def unfinished(clone: Path, profile: str, exclude: list[str]) -> tuple[int, int,
     return len(jobs), missing, seconds
 
 
-def libraries_used(results: Path, started: datetime) -> list[str]:
-    """The CPU matmul libraries the build's own run records name (``environment.cpu_matmul``;
-    "mkl" for a record from before :mod:`ibcore.core.cpu_matmul`, which names none)."""
-    seen = set()
+def build_records(results: Path, started: datetime) -> list[dict]:
+    """The run records of the build: training and estimation records written after it started."""
+    out = []
     for f in results.glob("*/*.json"):
         if f.name.count(".") != 1 or f.stat().st_mtime < started.timestamp():
             continue
@@ -76,9 +75,21 @@ def libraries_used(results: Path, started: datetime) -> list[str]:
             run = json.loads(f.read_text())
         except ValueError:
             continue
-        if run.get("kind") in RUN_KINDS and (run.get("environment") or {}).get("device") == "cpu":
-            seen.add(run["environment"].get("cpu_matmul", "mkl"))
-    return sorted(seen)
+        if run.get("kind") in RUN_KINDS:
+            out.append(run)
+    return out
+
+
+def libraries_used(results: Path, started: datetime) -> list[str]:
+    """The CPU matmul libraries the build's own run records name (``environment.cpu_matmul``;
+    "mkl" for a record from before :mod:`ibcore.core.cpu_matmul`, which names none)."""
+    return sorted(
+        {
+            run["environment"].get("cpu_matmul", "mkl")
+            for run in build_records(results, started)
+            if (run.get("environment") or {}).get("device") == "cpu"
+        }
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,17 +125,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     else:
         stopped = _utc(args.stopped)
-        stored = []
-        for f in results.glob("*/*.json"):
-            if f.name.count(".") != 1 or f.stat().st_mtime < started.timestamp():
-                continue
-            try:
-                run = json.loads(f.read_text())
-            except ValueError:
-                continue
-            kind, dataset = run.get("kind"), (run.get("config") or {}).get("dataset")
-            if kind in RUN_KINDS and dataset not in args.exclude:
-                stored.append(f)
+        stored = [
+            run
+            for run in build_records(results, started)
+            if (run.get("config") or {}).get("dataset") not in args.exclude
+        ]
         planned, missing, missing_s = unfinished(args.clone, args.profile, args.exclude)
         record = {
             "profile": args.profile,

@@ -519,10 +519,7 @@ if rerun_claims_path.is_file():
         report.show_html(
             report.html_table(
                 answers,
-                {
-                    "cell": "cell", "penalty": "penalty", "beta_old": "β chosen, stored", "old": "stored records",
-                    "beta_new": "β chosen, trained again", "new": "trained again", "same": "same verdict",
-                },
+                goals.answers_columns("stored records", "trained again"),
                 missing={"beta_old": "—", "beta_new": "—"},
             )
         )  # fmt: skip
@@ -563,10 +560,7 @@ if drift_lib_path.is_file() and claims_lib_path.is_file():
     report.show_html(
         report.html_table(
             lib_answers,
-            {
-                "cell": "cell", "penalty": "penalty", "beta_old": "β chosen, MKL", "old": "MKL",
-                "beta_new": "β chosen, oneDNN", "new": "oneDNN", "same": "same verdict",
-            },
+            goals.answers_columns("MKL", "oneDNN"),
             missing={"beta_old": "—", "beta_new": "—"},
         )
     )  # fmt: skip

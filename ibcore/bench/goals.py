@@ -72,6 +72,14 @@ def rerun_answers_frame(rerun_claims: dict[str, Any]):
     return pd.DataFrame(rows, columns=["cell", "penalty", "beta_old", "beta_new", "old", "new", "same"])
 
 
+def answers_columns(old: str, new: str) -> dict[str, str]:
+    """Headings of :func:`rerun_answers_frame`'s columns, the two trainings named ``old`` and ``new``."""
+    return {
+        "cell": "cell", "penalty": "penalty", "beta_old": f"β chosen, {old}", "old": old,
+        "beta_new": f"β chosen, {new}", "new": new, "same": "same verdict",
+    }  # fmt: skip
+
+
 def _step_ratios(records: list[dict[str, Any]], penalty: str) -> list[float]:
     """IB / CE ratios of the MNIST MLP's full-IB rows (beta > 0) with ``penalty`` in ``records``."""
     return [

@@ -10,7 +10,6 @@ from ibcore.bench.frames import read_kind, speedups
 
 #: The record kind ``benchmarks/cpu_matmul_runs.py`` writes.
 RUNS_KIND = "bench_cpu_matmul_runs"
-LIBRARY_NAMES = {"mkl": "MKL", "onednn": "oneDNN"}
 
 
 def read_library_runs(folder: str | os.PathLike) -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ every size. oneDNN's brgemm kernels run AVX-512 there: about 225 GFLOP/s per cor
 torch sends float32 products to oneDNN only when it is allowed to compute them in bfloat16
 (``torch.backends.mkldnn.matmul.fp32_precision = "bf16"``). On a CPU without AMX oneDNN still
 computes them in float32 (its ``brg_matmul:avx512_core`` kernel, f32 in and out), but on another
-CPU it may not. So :func:`select_cpu_matmul` ("auto") takes oneDNN only after a check on this
+CPU it may not. So :func:`resolve` ("auto") takes oneDNN only after a check on this
 machine: products at the shapes of this project's nets, forward and transposed, against float64,
 must be as accurate as float32 (relative error <= :data:`FLOAT32_TOLERANCE`; a bfloat16 product
 is off by ~1e-3). Otherwise MKL stays. Either way the products are float32; they round
