@@ -345,8 +345,8 @@ if paired is not None:
 #   environment). Every run stored before this change that a worker process trained was slowed
 #   by it, and so was the 110-minute build below.
 # - **The library of the float32 matrix products.** torch multiplies float32 matrices on the CPU
-#   with MKL, which on this AMD EPYC runs its AVX2 code (about 105 GFLOP/s per core). oneDNN's
-#   AVX-512 kernels compute the same float32 products about twice as fast. torch hands them to
+#   with MKL, which on this AMD EPYC runs its AVX2 code; oneDNN's AVX-512 kernels compute the same
+#   float32 products faster (Table S5 times the steps under each). torch hands them to
 #   oneDNN only when allowed to compute in bfloat16; on a CPU without AMX oneDNN still computes in
 #   float32, but elsewhere it may not, so `ibcore.core.cpu_matmul` takes oneDNN only after checking
 #   on the machine that its products at the nets' shapes are float32-accurate (relative error at
@@ -393,17 +393,15 @@ if {"mkl", "onednn"} <= set(by_library):
 library_runs = libraries.read_library_runs(bench_dir)
 if library_runs is not None:
     lf = libraries.runs_library_frame(library_runs)
-    summary = library_runs["summary"]
-    moves = (lf.onednn_acc - lf.mkl_acc).abs().dropna()
+    ls = libraries.runs_summary(library_runs)
     report.show_md(
         f"**Table S6.** Paper-profile runs trained with each library at once, one process per library "
         f"on the two cores (`benchmarks/cpu_matmul_runs.py`, {library_runs['started'][:16].replace('T', ' ')} "
-        f"UTC): one run of each of the {len(lf)} kinds that cost most, "
-        f"{report.sig(100 * summary['sampled_share'])} % of the profile's run time. Their run time fell to "
-        f"**{report.sig(summary['pooled_ratio'], 2)}** of MKL's in all ({report.sig(lf.ratio.min(), 2)} to "
-        f"{report.sig(lf.ratio.max(), 2)} by kind); cross-entropy gains most, its steps being all products. "
-        f"The test accuracies of a run trained both ways differ by up to {report.sig(moves.max(), 2)} "
-        "points: rounding, as in the rerun study."
+        f"UTC): one run of each of the {ls['kinds']} kinds that cost most, "
+        f"{report.sig(100 * ls['sampled_share'])} % of the profile's run time. Their run time fell to "
+        f"**{report.sig(ls['pooled_ratio'], 2)}** of MKL's in all ({report.sig(ls['ratio_min'], 2)} to "
+        f"{report.sig(ls['ratio_max'], 2)} by kind). The test accuracies of a run trained both ways differ by "
+        f"up to {report.sig(ls['max_accuracy_move'], 2)} points: rounding, as in the rerun study."
     )
     report.show_html(
         report.html_table(
@@ -536,30 +534,27 @@ if rerun_claims_path.is_file():
 drift_lib_path = project_path(bench_dir) / "rerun_drift_library.json"
 claims_lib_path = project_path(bench_dir) / "rerun_claims_library.json"
 if drift_lib_path.is_file() and claims_lib_path.is_file():
-    drift_lib, claims_lib = json.loads(drift_lib_path.read_text()), json.loads(claims_lib_path.read_text())
-    lib_changed = [r for r in claims_lib["rows"] if not r["same_verdict"]]
-    lib_answers = goals.rerun_answers_frame(claims_lib)
-    moved = pd.DataFrame(drift_lib["groups"])
+    drift_lib = json.loads(drift_lib_path.read_text())
+    rs = libraries.rerun_summary(drift_lib, json.loads(claims_lib_path.read_text()))
     report.show_md(
         "**The same runs trained with MKL and with oneDNN** (`rerun_drift_library.json`, "
-        "`rerun_claims_library.json`): the two from-scratch builds of the paper profile without CIFAR-10, "
-        "the first with MKL's products (commit `9c59c0e`), the second with oneDNN's (commit `c20dbec`), "
-        "whose training code is otherwise the same: they differ by the rounding of the products. Over "
-        f"{int(moved.runs.sum())} runs the test accuracies moved by a median of "
-        f"{report.sig(moved.median_abs_move_pts.median(), 2)} points per kind of run and by up to "
-        f"{report.sig(moved.max_abs_move_pts.max(), 2)}; {len(lib_changed)} of {len(claims_lib['rows'])} claim "
-        f"rows and {int((~lib_answers['same']).sum())} of {len(lib_answers)} compression answers got another "
-        "verdict"
+        f"`rerun_claims_library.json`). {drift_lib.get('note', '')} Over {rs['runs']} runs the test "
+        f"accuracies moved by a median of {report.sig(rs['median_move'], 2)} points per kind of run and by "
+        f"up to {report.sig(rs['max_move'], 2)}; {len(rs['changed_claims'])} of {rs['claim_rows']} claim rows "
+        f"and {rs['changed_answers']} of {len(rs['answers'])} compression answers got another verdict"
         + (
-            ": " + "; ".join(f"{r['claim']}: {r['old_verdict']} → {r['new_verdict']}" for r in lib_changed)
-            if lib_changed
+            ": "
+            + "; ".join(
+                f"{r['claim']}: {r['old_verdict']} → {r['new_verdict']}" for r in rs["changed_claims"]
+            )
+            if rs["changed_claims"]
             else ""
         )
         + ". The table gives each answer's validation choice of β under both libraries."
     )
     report.show_html(
         report.html_table(
-            lib_answers,
+            rs["answers"],
             goals.answers_columns("MKL", "oneDNN"),
             missing={"beta_old": "—", "beta_new": "—"},
         )
@@ -619,6 +614,13 @@ projections = bench.read_projections(bench_dir)
 if scratch is not None:
     train = scratch.get("training") or {}
     total_min = scratch["total_s"] / 60
+    goal_min = goals.CPU_PROFILE_S / 60
+    verdict = (
+        "not met" if total_min > goal_min else ("met" if scratch["status"] == "complete" else "not shown")
+    )
+    goal = f" Issue 14's goal for this job is at most {goal_min:g} min on 2 cores: **{verdict}**." + (
+        f" {scratch['note']}" if scratch.get("note") else ""
+    )
     how = (
         "**The `paper` profile without CIFAR-10, from scratch** (`"
         + scratch_path.name
@@ -629,34 +631,28 @@ if scratch is not None:
         f"{scratch['host']['cpus']} CPU cores): "
     )
     if scratch["status"] == "complete" and scratch.get("sittings_s"):
-        first, second = scratch["sittings_s"]
+        first = scratch["sittings_s"][0]
         report.show_md(
             how
             + f"in two sittings: stopped after {report.sig(first / 60)} min, then resumed (the pipeline redoes "
             f"no stored run), when {train.get('runs')} more training runs took {report.sig(train.get('seconds', 0) / 60)} "
             f"min with {train.get('workers')} worker processes, the notebooks {report.sig(scratch['notebooks_s'])} s "
             f"and the book {report.sig(scratch['book_s'])} s: **{report.sig(total_min)} min** in all (finished "
-            f"{scratch['finished'][:16].replace('T', ' ')} UTC). Issue 14's goal for this job is at most 60 min on "
-            f"2 cores: **{'met' if total_min <= 60 else 'not met'}**."
-            + (f" {scratch['note']}" if scratch.get("note") else "")
+            f"{scratch['finished'][:16].replace('T', ' ')} UTC)." + goal
         )
     elif scratch["status"] == "complete":
         report.show_md(
             how + f"{train.get('runs')} training runs in {report.sig(train.get('seconds', 0) / 60)} min with "
             f"{train.get('workers')} worker processes, then the notebooks in {report.sig(scratch['notebooks_s'])} s "
             f"and the book in {report.sig(scratch['book_s'])} s: **{report.sig(total_min)} min** in all "
-            f"(finished {scratch['finished'][:16].replace('T', ' ')} UTC). Issue 14's goal for this job is at "
-            f"most 60 min on 2 cores: **{'met' if total_min <= 60 else 'not met'}**."
-            + (f" {scratch['note']}" if scratch.get("note") else "")
+            f"(finished {scratch['finished'][:16].replace('T', ' ')} UTC)." + goal
         )
     else:
         report.show_md(
             how + f"**stopped after {report.sig(total_min)} min** ({scratch['status']}, "
             f"{scratch['finished'][:16].replace('T', ' ')} UTC) with {train.get('runs')} of the profile's "
-            f"{train.get('planned')} runs without CIFAR-10 stored, by {train.get('workers')} worker processes. "
-            f"The job takes longer than that, so issue 14's goal (at most 60 min on 2 cores) is "
-            f"**{'not met' if total_min > 60 else 'not shown'}**."
-            + (f" {scratch['note']}" if scratch.get("note") else "")
+            f"{train.get('planned')} runs without CIFAR-10 stored, by {train.get('workers')} worker processes: the job takes "
+            "longer than that." + goal
         )
 earlier = [
     json.loads(path.read_text())

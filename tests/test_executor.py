@@ -199,8 +199,8 @@ def _note_environ(job: jobs_.Job, device: str, data_dir: str | None) -> float | 
 
 
 def test_workers_start_without_dasks_malloc_trim_threshold(tmp_path, monkeypatch):
-    """Dask's MALLOC_TRIM_THRESHOLD_ turns off glibc's dynamic mmap threshold and made every run
-    ~1.6x slower in the workers (ibcore.orchestration.executor.NO_MALLOC_TRIM); the embedded
+    """Dask's MALLOC_TRIM_THRESHOLD_ turns off glibc's dynamic mmap threshold and slowed every run
+    in the workers (ibcore.orchestration.executor.NO_MALLOC_TRIM); the embedded
     cluster's workers start without it, single-threaded as before."""
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)  # another test's cluster may have set it here
     jobs = jobs_.stem_jobs("table1", _params(tmp_path, [0]))

@@ -59,3 +59,32 @@ def test_the_cpu_goal_is_projected_with_onednn_until_a_build_with_it_is_measured
     new = {"status": "complete", "total_s": 3300.0, "training": {"runs": 339}, "cpu_matmul": ["onednn"]}
     frame = goals.goals_frame({}, None, None, new, None, runs)
     assert frame.verdict.iloc[-1] == "met" and "(float32 products by onednn)" in frame.measured.iloc[-1]
+
+
+def test_library_summaries_read_the_paired_runs_and_the_two_trainings() -> None:
+    from ibcore.bench import libraries
+
+    pair = {"key": "k", "name": "n", "mkl_s": 10.0, "onednn_s": 8.0, "ratio": 0.8}
+    runs = {
+        "pairs": [
+            {**pair, "mkl_test_accuracy": 0.90, "onednn_test_accuracy": 0.88},
+            {**pair, "ratio": 0.6, "mkl_test_accuracy": None, "onednn_test_accuracy": None},
+        ],
+        "summary": {"pooled_ratio": 0.7, "sampled_share": 0.5},
+    }
+    s = libraries.runs_summary(runs)
+    assert (s["kinds"], s["ratio_min"], s["ratio_max"]) == (2, 0.6, 0.8)
+    assert abs(s["max_accuracy_move"] - 2.0) < 1e-9
+    drift = {"groups": [{"runs": 3, "median_abs_move_pts": 0.1, "max_abs_move_pts": 0.4},
+                        {"runs": 5, "median_abs_move_pts": 0.3, "max_abs_move_pts": 13.0}]}  # fmt: skip
+    row = {"penalty": "aamine", "beta": 1e-3, "mean": 0.3, "low": 0.15, "high": 0.46, "verdict": "holds"}
+    claims = {
+        "rows": [{"claim": "a", "same_verdict": True}, {"claim": "b", "same_verdict": False}],
+        "compression": {
+            "old": {"stage1": [row], "stage3": []},
+            "new": {"stage1": [{**row, "low": -0.4, "verdict": "inconclusive"}], "stage3": []},
+        },
+    }
+    r = libraries.rerun_summary(drift, claims)
+    assert (r["runs"], r["median_move"], r["max_move"], r["claim_rows"]) == (8, 0.2, 13.0, 2)
+    assert [c["claim"] for c in r["changed_claims"]] == ["b"] and r["changed_answers"] == 1

@@ -54,3 +54,41 @@ def runs_library_frame(runs: dict[str, Any]):
         for p in runs["pairs"]
     ]
     return pd.DataFrame(rows, columns=["kind", "run", "mkl_s", "onednn_s", "ratio", "mkl_acc", "onednn_acc"])
+
+
+def runs_summary(runs: dict[str, Any]) -> dict[str, float]:
+    """The paired runs in numbers: pooled and per-kind range of the run-time ratio (oneDNN / MKL),
+    the share of the profile's run time sampled, and the largest test-accuracy difference between
+    a run's two trainings (points)."""
+    frame = runs_library_frame(runs)
+    moves = (frame.onednn_acc - frame.mkl_acc).abs().dropna()
+    return {
+        "kinds": len(frame),
+        "pooled_ratio": runs["summary"]["pooled_ratio"],
+        "sampled_share": runs["summary"]["sampled_share"],
+        "ratio_min": float(frame.ratio.min()),
+        "ratio_max": float(frame.ratio.max()),
+        "max_accuracy_move": float(moves.max()) if len(moves) else float("nan"),
+    }
+
+
+def rerun_summary(drift: dict[str, Any], claims: dict[str, Any]) -> dict[str, Any]:
+    """Two trainings of the same runs compared (``benchmarks/rerun_drift.py`` and
+    ``benchmarks/rerun_claims.py`` records): runs compared, the median over kinds of the median and
+    the largest test-accuracy move (points), and the claim rows and compression answers whose
+    verdict changed."""
+    import pandas as pd
+
+    from ibcore.bench.goals import rerun_answers_frame
+
+    groups = pd.DataFrame(drift["groups"])
+    answers = rerun_answers_frame(claims)
+    return {
+        "runs": int(groups.runs.sum()),
+        "median_move": float(groups.median_abs_move_pts.median()),
+        "max_move": float(groups.max_abs_move_pts.max()),
+        "claim_rows": len(claims["rows"]),
+        "changed_claims": [r for r in claims["rows"] if not r["same_verdict"]],
+        "answers": answers,
+        "changed_answers": int((~answers["same"]).sum()),
+    }

@@ -1,9 +1,9 @@
 """The library that multiplies float32 matrices on the CPU: MKL (torch's default) or oneDNN.
 
 torch computes float32 matrix products on the CPU with MKL. On a CPU that MKL does not take for
-an Intel one (this project's AMD EPYC) MKL runs its AVX2 code: about 105 GFLOP/s per core, at
-every size. oneDNN's brgemm kernels run AVX-512 there: about 225 GFLOP/s per core on the
-128 x 784 x 512 product of the MNIST MLP's first layer, in float32.
+an Intel one (this project's AMD EPYC) MKL runs its AVX2 code; oneDNN's brgemm kernels run
+AVX-512 there, in float32 (the benchmark records ``results/bench/latest_mkl.json`` and
+``latest.json`` time the training steps under each).
 
 torch sends float32 products to oneDNN only when it is allowed to compute them in bfloat16
 (``torch.backends.mkldnn.matmul.fp32_precision = "bf16"``). On a CPU without AMX oneDNN still

@@ -65,3 +65,14 @@ def torch_threads(n: int = RUN_THREADS) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def run_settings() -> Iterator[None]:
+    """The settings every run trains under, whoever runs it: :data:`RUN_THREADS` torch threads and
+    the CPU's matmul library (:func:`ibcore.core.cpu_matmul.cpu_matmul`, "auto"), so that a record
+    does not depend on the executor; both restored after the ``with`` block."""
+    from ibcore.core.cpu_matmul import cpu_matmul
+
+    with torch_threads(), cpu_matmul():
+        yield

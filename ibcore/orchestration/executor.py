@@ -237,10 +237,9 @@ def execute(
 #: Dask sets ``MALLOC_TRIM_THRESHOLD_=65536`` in every worker by default, to hand freed memory back
 #: to the system. Setting it turns off glibc's dynamic mmap threshold, so every block over 128 KiB
 #: (a batch of 128 x 512 float32 activations is 256 KiB) is mapped afresh, and its pages faulted
-#: in, at each allocation. On this project's CPU that made an IB step of layer 1 of the MNIST MLP
-#: 1.54 times as slow (10.15 against 6.60 ms), and the paper profile's runs about 1.6 times as slow
-#: in the workers as in a plain process. Runs allocate the same blocks step after step: glibc's
-#: default suits them.
+#: in, at each allocation: an IB step ran about twice as slow in such a worker as in a plain
+#: process (``benchmarks/worker_environment.py``, ``results/bench/worker_environment.json``). Runs
+#: allocate the same blocks step after step: glibc's default suits them.
 NO_MALLOC_TRIM = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 

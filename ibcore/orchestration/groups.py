@@ -130,10 +130,9 @@ def run_group_job(job: Job, device: str = "auto", data_dir: str | None = None) -
             if not _is_stored(member):
                 todo.append(member)
         if todo:
-            from ibcore.core.cpu_matmul import cpu_matmul
-            from ibcore.core.runtime import torch_threads
+            from ibcore.core.runtime import run_settings
 
-            with torch_threads(), cpu_matmul():  # as every single run (ibcore.orchestration.jobs.run_job)
+            with run_settings():  # as every single run (ibcore.orchestration.jobs.run_job)
                 _train(todo, job.results_dir, job.kind, device, data_dir)
     if away:
         raise away[0]

@@ -240,13 +240,11 @@ def run_job(job: Job, device: str = "auto", data_dir: str | None = None) -> floa
     or None when its record was already stored (by another process) once its lock was taken.
     Raises :class:`ibcore.orchestration.locks.RunningElsewhere` when a live process holds its lock.
     (A group job runs through :func:`ibcore.orchestration.groups.run_any`.)"""
-    from ibcore.core.cpu_matmul import cpu_matmul
-    from ibcore.core.runtime import torch_threads
+    from ibcore.core.runtime import run_settings
     from ibcore.orchestration.locks import run_lock
 
     start = time.perf_counter()
-    # one thread and one matmul library: the same record in any executor
-    with run_lock(lock_path(job)), torch_threads(), cpu_matmul():
+    with run_lock(lock_path(job)), run_settings():  # the same record in any executor
         if is_stored(job):
             return None
         if job.kind in ("figure1", "truth"):
